@@ -1,0 +1,41 @@
+"""vaebook: the NumPy code of "VAEs from Scratch"."""
+
+from .checkpoint import load, save
+from .config import steps
+from .data import binarize, load_digits
+from .gradcheck import gradcheck, numerical_grad, rel_error
+from .layers import Linear, ReLU, Sequential, Sigmoid, Tanh, mlp
+from .losses import Reparameterize, bernoulli_nll, gaussian_nll, kl_normal, mse
+from .models import VAE, Autoencoder, Elbo
+from .optim import SGD, Adam
+from .train import History, fit
+
+__all__ = [
+    "VAE",
+    "Adam",
+    "Autoencoder",
+    "Elbo",
+    "History",
+    "Linear",
+    "ReLU",
+    "Reparameterize",
+    "SGD",
+    "Sequential",
+    "Sigmoid",
+    "Tanh",
+    "bernoulli_nll",
+    "binarize",
+    "fit",
+    "gaussian_nll",
+    "gradcheck",
+    "kl_normal",
+    "load",
+    "load_digits",
+    "mlp",
+    "mse",
+    "numerical_grad",
+    "rel_error",
+    "save",
+    "steps",
+]
+__version__ = "0.1.0"

@@ -1,0 +1,129 @@
+"""Layers with a forward and a backward pass.
+
+Every layer has the same members: `params` and `grads` (dicts with the same keys), `forward(x)`,
+which keeps in `self.cache` exactly what `backward` needs, and `backward(dy)`, which sets
+`self.grads` and returns `dx`. Derived in notebooks/04_building_blocks.ipynb.
+"""
+
+import numpy as np
+
+
+class Linear:
+    """y = x @ W + b.   x: (B, D_in) -> y: (B, D_out).
+
+    Initialised like PyTorch's `nn.Linear`: W and b uniform in ±1/sqrt(D_in).
+    """
+
+    def __init__(self, d_in, d_out, *, rng, dtype=np.float32):
+        rng = np.random.default_rng(rng)
+        bound = 1.0 / np.sqrt(d_in)
+        self.params = {
+            "W": rng.uniform(-bound, bound, size=(d_in, d_out)).astype(dtype),
+            "b": rng.uniform(-bound, bound, size=d_out).astype(dtype),
+        }
+        self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
+
+    def forward(self, x):
+        self.cache = x
+        return x @ self.params["W"] + self.params["b"]  # (B, D_out)
+
+    def backward(self, dy):
+        x = self.cache
+        self.grads = {"W": x.T @ dy, "b": dy.sum(axis=0)}
+        return dy @ self.params["W"].T  # (B, D_in)
+
+
+class ReLU:
+    """y = max(x, 0), elementwise."""
+
+    params: dict = {}
+    grads: dict = {}
+
+    def forward(self, x):
+        self.cache = x > 0
+        return np.where(self.cache, x, x.dtype.type(0))
+
+    def backward(self, dy):
+        return np.where(self.cache, dy, dy.dtype.type(0))
+
+
+class Tanh:
+    """y = tanh(x), elementwise; dy/dx = 1 - y²."""
+
+    params: dict = {}
+    grads: dict = {}
+
+    def forward(self, x):
+        y = np.tanh(x)
+        self.cache = y
+        return y
+
+    def backward(self, dy):
+        y = self.cache
+        return dy * (1 - y * y)
+
+
+class Sigmoid:
+    """y = 1 / (1 + exp(-x)), elementwise; dy/dx = y (1 - y)."""
+
+    params: dict = {}
+    grads: dict = {}
+
+    def forward(self, x):
+        y = sigmoid(x)
+        self.cache = y
+        return y
+
+    def backward(self, dy):
+        y = self.cache
+        return dy * y * (1 - y)
+
+
+def sigmoid(x):
+    """1 / (1 + exp(-x)) without overflow warnings for large |x| (via tanh)."""
+    return 0.5 * (1 + np.tanh(0.5 * x))
+
+
+class Sequential:
+    """Layers applied in order; its `params`/`grads` are named "<index>.<name>"."""
+
+    def __init__(self, *layers):
+        self.layers = list(layers)
+        self.params = {
+            f"{i}.{k}": v for i, layer in enumerate(self.layers) for k, v in layer.params.items()
+        }
+
+    @property
+    def grads(self):
+        return {
+            f"{i}.{k}": v for i, layer in enumerate(self.layers) for k, v in layer.grads.items()
+        }
+
+    def forward(self, x):
+        for layer in self.layers:
+            x = layer.forward(x)
+        return x
+
+    def backward(self, dy):
+        for layer in reversed(self.layers):
+            dy = layer.backward(dy)
+        return dy
+
+
+ACTIVATIONS = {"relu": ReLU, "tanh": Tanh, "sigmoid": Sigmoid}
+
+
+def mlp(sizes, *, rng, activation="relu", dtype=np.float32):
+    """Linear layers of the given widths with `activation` between them (none after the last).
+
+    mlp((D, H, K)) is Linear(D, H) -> ReLU -> Linear(H, K).
+    """
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {activation!r}; choose one of {sorted(ACTIVATIONS)}")
+    if len(sizes) < 2 or any(int(s) < 1 for s in sizes):
+        raise ValueError(f"mlp needs at least two positive widths, got {tuple(sizes)}")
+    rng = np.random.default_rng(rng)
+    layers = []
+    for d_in, d_out in zip(sizes[:-1], sizes[1:], strict=True):
+        layers += [Linear(int(d_in), int(d_out), rng=rng, dtype=dtype), ACTIVATIONS[activation]()]
+    return Sequential(*layers[:-1])

@@ -1,0 +1,89 @@
+"""Losses, the KL term and the reparameterization, each with its gradient.
+
+Each loss returns one value per example (B,), summed over the data dimension D; the models
+average over the batch. Each `*_backward` returns the gradient of the *sum* of those values.
+Derived in notebooks/03_kl_divergence.ipynb (KL) and notebooks/04_building_blocks.ipynb (losses).
+"""
+
+import numpy as np
+
+
+def softplus(a):
+    """log(1 + exp(a)), stable for any a: max(a, 0) + log1p(exp(-|a|))."""
+    return np.maximum(a, 0) + np.log1p(np.exp(-np.abs(a)))
+
+
+def bernoulli_nll(logits, x):
+    """-log Bernoulli(x | sigmoid(logits)) = softplus(logits) - x * logits, summed over D.
+
+    logits, x: (B, D) -> (B,). Finite for logits of any size (no log(sigmoid(.)) underflow).
+    """
+    return (softplus(logits) - x * logits).sum(axis=1)
+
+
+def bernoulli_nll_backward(logits, x):
+    """d/dlogits of the summed Bernoulli NLL: sigmoid(logits) - x.   (B, D)."""
+    return 0.5 * (1 + np.tanh(0.5 * logits)) - x
+
+
+def gaussian_nll(mean, x, logvar=0.0):
+    """-log N(x | mean, exp(logvar)) = ½ [log 2π + logvar + (x - mean)² / exp(logvar)], sum over D.
+
+    mean, x: (B, D); logvar broadcasts against them (a number, (D,) or (B, D)) -> (B,).
+    """
+    logvar = np.asarray(logvar, dtype=mean.dtype)
+    sq = (x - mean) ** 2 * np.exp(-logvar)
+    return 0.5 * (np.log(2 * np.pi) + logvar + sq).sum(axis=1, dtype=mean.dtype)
+
+
+def gaussian_nll_backward(mean, x, logvar=0.0):
+    """Gradients of the summed Gaussian NLL: (dmean, dlogvar), dlogvar shaped like (B, D)."""
+    logvar = np.asarray(logvar, dtype=mean.dtype)
+    inv_var = np.exp(-logvar)
+    dmean = (mean - x) * inv_var
+    dlogvar = 0.5 * (1 - (x - mean) ** 2 * inv_var)
+    return dmean, dlogvar
+
+
+def mse(x_hat, x):
+    """Mean squared error over D: mean_d (x_hat - x)².   (B, D) -> (B,)."""
+    return ((x_hat - x) ** 2).mean(axis=1)
+
+
+def mse_backward(x_hat, x):
+    """d/dx_hat of the summed per-example MSE: 2 (x_hat - x) / D.   (B, D)."""
+    return 2 * (x_hat - x) / x.shape[1]
+
+
+def kl_normal(mu, logvar):
+    """KL(N(mu, exp(logvar)) || N(0, I)) = ½ Σ_k (mu² + exp(logvar) - 1 - logvar).
+
+    mu, logvar: (B, K) -> (B,). Derived in notebooks/03_kl_divergence.ipynb.
+    """
+    return 0.5 * (mu * mu + np.exp(logvar) - 1 - logvar).sum(axis=1)
+
+
+def kl_normal_backward(mu, logvar):
+    """Gradients of the summed KL: dmu = mu, dlogvar = ½ (exp(logvar) - 1).   (B, K) each."""
+    return mu, 0.5 * (np.exp(logvar) - 1)
+
+
+class Reparameterize:
+    """z = mu + std * eps with std = exp(½ logvar).   mu, logvar, eps: (B, K) -> z: (B, K).
+
+    The noise eps ~ N(0, I) is an input, so z is a differentiable function of (mu, logvar).
+    Derived in notebooks/06_vae.ipynb.
+    """
+
+    params: dict = {}
+    grads: dict = {}
+
+    def forward(self, mu, logvar, eps):
+        std = np.exp(0.5 * logvar)
+        self.cache = (std, eps)
+        return mu + std * eps  # (B, K)
+
+    def backward(self, dz):
+        std, eps = self.cache
+        # dz/dlogvar = eps * dstd/dlogvar = eps * ½ std: the chain rule the original code missed.
+        return dz, dz * eps * 0.5 * std  # dmu, dlogvar

@@ -1,0 +1,70 @@
+"""Data loading, binarization, the fast switch, plots and the static-book slider."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import ipywidgets as widgets  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from vaebook import binarize, load_digits, plot, steps  # noqa: E402
+from vaebook import widgets as vw
+
+
+def test_load_digits_split_is_fixed_and_scaled():
+    a, b = load_digits(), load_digits()
+    assert a.x_train.shape == (1500, 64) and a.x_test.shape == (297, 64)
+    assert a.x_train.dtype == np.float32
+    assert a.x_train.min() == 0 and a.x_train.max() == 1
+    assert np.array_equal(a.x_test, b.x_test) and np.array_equal(a.y_test, b.y_test)
+    assert set(np.unique(a.y_train)) == set(range(10))
+
+
+def test_binarize(rng):
+    x = np.array([[0.0, 0.2, 0.8, 1.0]])
+    assert np.array_equal(binarize(x), [[0, 0, 1, 1]])
+    draws = binarize(np.full((1, 100_000), 0.3), rng=rng)
+    assert set(np.unique(draws)) == {0.0, 1.0} and abs(draws.mean() - 0.3) < 0.01
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        binarize(np.array([2.0]))
+
+
+def test_steps_follows_the_environment(monkeypatch):
+    monkeypatch.setenv("VAEBOOK_FAST", "1")
+    assert steps(500, fast=7) == 7
+    monkeypatch.setenv("VAEBOOK_FAST", "0")
+    assert steps(500, fast=7) == 500
+    monkeypatch.delenv("VAEBOOK_FAST")
+    assert steps(500) == 500
+
+
+def test_stops_shrink_under_fast(monkeypatch):
+    monkeypatch.setenv("VAEBOOK_FAST", "1")
+    assert vw.stops([1, 2, 5, 10, 20], fast=2) == [1, 20]
+    assert vw.stops([1, 2, 5, 10, 20], fast=3) == [1, 5, 20]
+    monkeypatch.setenv("VAEBOOK_FAST", "0")
+    assert vw.stops([1, 2, 5]) == [1, 2, 5]
+
+
+def test_snapshot_slider_links_slider_to_images(rng):
+    frames = {n: plot.image_grid(rng.random((3, 64)) * n / 3) for n in (1, 2, 3)}
+    box = vw.snapshot_slider(frames, description="epochs")
+    (_play, slider), stack = box.children[0].children, box.children[1]
+    assert isinstance(stack, widgets.Stack) and len(stack.children) == 3
+    assert slider.options == ("1", "2", "3") and stack.selected_index == 2
+    assert all(bytes(img.value).startswith(b"\x89PNG") for img in stack.children)
+    assert len({bytes(img.value) for img in stack.children}) == 3  # three different pictures
+    with pytest.raises(ValueError):
+        vw.snapshot_slider({})
+
+
+def test_plots_label_their_axes(rng):
+    fig = plot.curves({"train": [3, 2, 1]}, ylabel="negative ELBO (nats)")
+    assert fig.axes[0].get_xlabel() == "epoch"
+    fig = plot.latent_scatter(rng.standard_normal((20, 2)), rng.integers(0, 10, 20))
+    assert fig.axes[0].get_xlabel() == "$z_1$"
+    fig = plot.manifold(lambda z: np.full((len(z), 64), 0.5), n=4)
+    assert fig.axes[0].images[0].get_array().shape == (32, 32)
+    with pytest.raises(ValueError, match="2-D"):
+        plot.latent_scatter(np.zeros((3, 3)), [0, 1, 2])

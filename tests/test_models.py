@@ -1,0 +1,179 @@
+"""Whole-model gradient checks with the noise held fixed, the ELBO's parts, the IWAE bound."""
+
+import numpy as np
+import pytest
+
+from vaebook import VAE, Autoencoder, gradcheck
+
+TOL = 1e-6
+
+
+def small_vae(rng, likelihood="bernoulli", hidden=(6,)):
+    return VAE(5, hidden, 3, rng=rng, likelihood=likelihood, dtype=np.float64)
+
+
+@pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian"])
+@pytest.mark.parametrize("hidden", [(6,), (7, 4)])
+def test_vae_gradients_with_fixed_eps(rng, likelihood, hidden):
+    model = small_vae(rng, likelihood, hidden)
+    x = rng.random((4, 5))
+    eps = rng.standard_normal((4, 3))
+    loss, grads = model.loss_and_grads(x, eps=eps)
+    assert grads.keys() == model.params.keys()
+    assert all(grads[k].shape == p.shape for k, p in model.params.items())
+    errors = gradcheck(lambda: model.loss_and_grads(x, eps=eps)[0], model.params, grads)
+    assert max(errors.values()) < TOL, errors
+
+
+def test_vae_gradients_with_beta(rng):
+    model = small_vae(rng)
+    model.beta = 0.3
+    x, eps = rng.random((3, 5)), rng.standard_normal((3, 3))
+    _, grads = model.loss_and_grads(x, eps=eps)
+    errors = gradcheck(lambda: model.loss_and_grads(x, eps=eps)[0], model.params, grads)
+    assert max(errors.values()) < TOL, errors
+
+
+@pytest.mark.parametrize("loss", ["bernoulli", "mse"])
+def test_autoencoder_gradients(rng, loss):
+    model = Autoencoder(5, (6,), 2, rng=rng, dtype=np.float64, loss=loss)
+    x = rng.random((4, 5))
+    value, grads = model.loss_and_grads(x)
+    assert value == pytest.approx(model.recon_loss(x).mean())
+    errors = gradcheck(lambda: model.loss_and_grads(x)[0], model.params, grads)
+    assert max(errors.values()) < TOL, errors
+
+
+def test_loss_is_mean_negative_elbo_and_parts_add_up(rng):
+    model = small_vae(rng)
+    x, eps = rng.random((6, 5)), rng.standard_normal((6, 3))
+    parts = model.elbo(x, eps=eps)
+    assert parts.elbo.shape == parts.recon.shape == parts.kl.shape == (6,)
+    assert np.allclose(parts.elbo, -(parts.recon + parts.kl))
+    assert model.loss_and_grads(x, eps=eps)[0] == pytest.approx(-parts.elbo.mean())
+    mu, logvar = model.encode(x)
+    z = mu + np.exp(0.5 * logvar) * eps
+    assert np.allclose(model.decode(z), 1 / (1 + np.exp(-model.decoder.forward(z))))
+
+
+def test_end_to_end_against_a_direct_computation(rng):
+    """The whole VAE, sampler included, recomputed in plain NumPy from its parameters."""
+    model = VAE(4, (5,), 2, rng=rng, dtype=np.float64)
+    p = model.params
+    x, eps = rng.random((3, 4)), rng.standard_normal((3, 2))
+    h = np.maximum(x @ p["enc.0.W"] + p["enc.0.b"], 0) @ p["enc.2.W"] + p["enc.2.b"]
+    mu, logvar = h[:, :2], h[:, 2:]
+    z = mu + np.exp(0.5 * logvar) * eps
+    logits = np.maximum(z @ p["dec.0.W"] + p["dec.0.b"], 0) @ p["dec.2.W"] + p["dec.2.b"]
+    prob = 1 / (1 + np.exp(-logits))
+    log_px = (x * np.log(prob) + (1 - x) * np.log(1 - prob)).sum(axis=1)
+    kl = 0.5 * (mu**2 + np.exp(logvar) - 1 - logvar).sum(axis=1)
+    assert np.allclose(model.elbo(x, eps=eps).elbo, log_px - kl)
+
+
+def test_sample_decodes_prior_draws(rng):
+    model = small_vae(rng)
+    z = np.random.default_rng(7).standard_normal((8, 3))
+    assert np.allclose(model.sample(8, rng=np.random.default_rng(7)), model.decode(z))
+    assert not np.allclose(model.sample(8, rng=1), model.sample(8, rng=2))
+
+
+def test_reconstruct_uses_posterior_mean(rng):
+    model = small_vae(rng)
+    x = rng.random((2, 5))
+    assert np.allclose(model.reconstruct(x), model.decode(model.encode(x)[0]))
+
+
+def test_iwae_bound_above_elbo_and_grows_with_k():
+    """E[log p_k] is >= the ELBO and non-decreasing in k (Burda et al. 2016, Theorem 1).
+
+    Each estimate is averaged over repeats; neighbours are compared within 3 standard errors.
+    """
+    rng = np.random.default_rng(0)
+    model = VAE(6, (8,), 2, rng=rng, dtype=np.float64)
+    x = rng.random((20, 6))
+    elbo = np.array([model.elbo(x, rng=rng).elbo.mean() for _ in range(400)])
+    runs = {
+        k: np.array([model.log_likelihood(x, k=k, rng=rng).mean() for _ in range(40)])
+        for k in (1, 4, 32, 256)
+    }
+    means = {k: r.mean() for k, r in runs.items()}
+    stderr = {k: r.std() / np.sqrt(len(r)) for k, r in runs.items()}
+    assert abs(means[1] - elbo.mean()) < 3 * (stderr[1] + elbo.std() / 20)  # k = 1: the ELBO
+    assert means[256] > elbo.mean()
+    ks = sorted(runs)
+    for a, b in zip(ks, ks[1:], strict=False):
+        assert means[a] <= means[b] + 3 * (stderr[a] + stderr[b]), means
+
+
+def test_log_likelihood_is_exact_when_q_is_the_prior_and_decoder_ignores_z(rng):
+    model = VAE(3, (4,), 2, rng=rng, dtype=np.float64)
+    for p in model.params.values():
+        p[...] = 0.0
+    x = np.array([[0.0, 1.0, 1.0]])
+    assert np.allclose(model.log_likelihood(x, k=5, rng=rng), 3 * np.log(0.5))
+
+
+def test_float32_model_keeps_float32(rng):
+    model = VAE(5, (6,), 3, rng=rng)
+    loss, grads = model.loss_and_grads(rng.random((4, 5)), rng=rng)
+    assert all(p.dtype == np.float32 for p in model.params.values())
+    assert all(g.dtype == np.float32 for g in grads.values())
+    assert isinstance(loss, float)
+
+
+@pytest.mark.parametrize(
+    "x, match",
+    [
+        (np.zeros((3, 4)), r"shape \(B, 5\)"),
+        (np.zeros(5), r"shape \(B, 5\)"),
+        (np.zeros((0, 5)), "empty batch"),
+        (np.full((2, 5), np.nan), "NaN"),
+        (np.full((2, 5), 1.5), r"\[0, 1\]"),
+        (-np.ones((2, 5)), r"\[0, 1\]"),
+        (np.array([["a"] * 5]), "real numbers"),
+    ],
+)
+def test_bad_inputs_name_the_problem(rng, x, match):
+    model = small_vae(rng)
+    with pytest.raises(ValueError, match=match):
+        model.loss_and_grads(x, rng=rng)
+
+
+def test_bad_eps_and_missing_rng(rng):
+    model = small_vae(rng)
+    x = rng.random((2, 5))
+    with pytest.raises(ValueError, match="eps must have shape"):
+        model.loss_and_grads(x, eps=np.zeros((3, 3)))
+    with pytest.raises(ValueError, match="pass eps"):
+        model.loss_and_grads(x)
+
+
+def test_gaussian_targets_may_leave_unit_interval(rng):
+    model = small_vae(rng, likelihood="gaussian")
+    loss, _ = model.loss_and_grads(np.full((2, 5), 3.0), rng=rng)
+    assert np.isfinite(loss)
+
+
+def test_unknown_likelihood_and_bad_widths(rng):
+    with pytest.raises(ValueError, match="unknown likelihood 'poisson'"):
+        VAE(5, (6,), 3, rng=rng, likelihood="poisson")
+    with pytest.raises(ValueError, match="unknown loss"):
+        Autoencoder(5, (6,), 3, rng=rng, loss="l1")
+    with pytest.raises(ValueError, match="widths must be positive"):
+        VAE(5, (0,), 3, rng=rng)
+    with pytest.raises(ValueError, match="dtype"):
+        VAE(5, (6,), 3, rng=rng, dtype=np.int32)
+
+
+def test_extreme_parameters_give_finite_loss_and_grads(rng):
+    model = VAE(5, (6,), 3, rng=rng)
+    model.params["enc.2.b"][3:] = 50.0  # logvar = +50 for every input
+    model.params["dec.2.b"][:] = 1e4  # logits = +1e4
+    x = rng.integers(0, 2, size=(4, 5)).astype(np.float32)
+    loss, grads = model.loss_and_grads(x, eps=np.zeros((4, 3), np.float32))
+    assert np.isfinite(loss) and all(np.isfinite(g).all() for g in grads.values())
+    model.params["enc.2.b"][3:] = -50.0
+    model.params["dec.2.b"][:] = -1e4
+    loss, grads = model.loss_and_grads(x, eps=np.ones((4, 3), np.float32))
+    assert np.isfinite(loss) and all(np.isfinite(g).all() for g in grads.values())
