@@ -12,7 +12,11 @@ class Linear:
     """y = x @ W + b.   x: (B, D_in) -> y: (B, D_out).
 
     Initialised like PyTorch's `nn.Linear`: W and b uniform in ±1/sqrt(D_in).
+    A first layer, whose input is data, can set `needs_dx = False`: backward then skips the
+    product dy @ W.T, a sixth of a VAE step's work, and returns None.
     """
+
+    needs_dx = True
 
     def __init__(self, d_in, d_out, *, rng, dtype=np.float32):
         rng = np.random.default_rng(rng)
@@ -25,26 +29,28 @@ class Linear:
 
     def forward(self, x):
         self.cache = x
-        return x @ self.params["W"] + self.params["b"]  # (B, D_out)
+        y = x @ self.params["W"]  # (B, D_out)
+        y += self.params["b"]  # in place: no second (B, D_out) array
+        return y
 
     def backward(self, dy):
         x = self.cache
         self.grads = {"W": x.T @ dy, "b": dy.sum(axis=0)}
-        return dy @ self.params["W"].T  # (B, D_in)
+        return dy @ self.params["W"].T if self.needs_dx else None  # (B, D_in)
 
 
 class ReLU:
-    """y = max(x, 0), elementwise."""
+    """y = max(x, 0), elementwise; dy/dx = 1 where x > 0, else 0."""
 
     params: dict = {}
     grads: dict = {}
 
     def forward(self, x):
         self.cache = x > 0
-        return np.where(self.cache, x, x.dtype.type(0))
+        return x * self.cache  # multiplying by the mask is several times faster than np.where
 
     def backward(self, dy):
-        return np.where(self.cache, dy, dy.dtype.type(0))
+        return dy * self.cache
 
 
 class Tanh:

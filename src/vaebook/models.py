@@ -66,12 +66,13 @@ class _Model:
         if not np.issubdtype(a.dtype, np.number) or np.iscomplexobj(a):
             raise ValueError(f"{name} must hold real numbers, got dtype {a.dtype}")
         a = a.astype(self.dtype, copy=False)
-        if not np.isfinite(a).all():
+        lo, hi = a.min(), a.max()  # NaN or ±inf anywhere shows up in one of the two
+        if not (np.isfinite(lo) and np.isfinite(hi)):
             raise ValueError(f"{name} contains NaN or infinite values")
-        if targets and self._bounded and (a.min() < 0 or a.max() > 1):
+        if targets and self._bounded and (lo < 0 or hi > 1):
             raise ValueError(
                 f"{name} must lie in [0, 1] for a Bernoulli likelihood, "
-                f"got values in [{a.min():.3g}, {a.max():.3g}]"
+                f"got values in [{lo:.3g}, {hi:.3g}]"
             )
         return a
 
@@ -108,6 +109,7 @@ class Autoencoder(_Model):
         rng = np.random.default_rng(rng)
         self.encoder = mlp((self.x_dim, *self.hidden, self.z_dim), rng=rng, dtype=self.dtype)
         self.decoder = mlp((self.z_dim, *self.hidden[::-1], self.x_dim), rng=rng, dtype=self.dtype)
+        self.encoder.layers[0].needs_dx = False  # its input is data: no gradient wanted
         self._collect_params()
 
     def encode(self, x):
@@ -168,6 +170,7 @@ class VAE(_Model):
         self.encoder = mlp((self.x_dim, *self.hidden, 2 * self.z_dim), rng=rng, dtype=self.dtype)
         self.decoder = mlp((self.z_dim, *self.hidden[::-1], self.x_dim), rng=rng, dtype=self.dtype)
         self.reparam = Reparameterize()
+        self.encoder.layers[0].needs_dx = False  # its input is data: no gradient wanted
         self._collect_params()
 
     def _encode(self, x):

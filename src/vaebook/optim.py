@@ -29,7 +29,9 @@ class SGD:
         for name, p in params.items():
             g = grads[name]
             if self.momentum:
-                v = self.velocity.setdefault(name, np.zeros_like(p))
+                if name not in self.velocity:
+                    self.velocity[name] = np.zeros_like(p)
+                v = self.velocity[name]
                 v *= self.momentum
                 v += g
                 g = v
@@ -51,20 +53,32 @@ class Adam:
             )
         self.lr, self.betas, self.tiny = lr, (b1, b2), tiny
         self.t = 0
-        self.m, self.v = {}, {}
+        self.m, self.v, self.tmp = {}, {}, {}
 
     def step(self, params, grads):
         _check_keys(params, grads)
         self.t += 1
         b1, b2 = self.betas
-        lr_t = self.lr / (1 - b1**self.t)  # the bias corrections folded into two scalars
-        root_c2 = math.sqrt(1 - b2**self.t)
+        # p -= lr m_hat / (sqrt(v_hat) + tiny), with the bias corrections moved onto scalars:
+        # = (lr c2 / c1) m / (sqrt(v) + tiny c2), where c1 = 1 - b1^t and c2 = sqrt(1 - b2^t).
+        c2 = math.sqrt(1 - b2**self.t)
+        step_size, tiny = self.lr * c2 / (1 - b1**self.t), self.tiny * c2
         for name, p in params.items():
             g = grads[name]
-            m = self.m.setdefault(name, np.zeros_like(p))
-            v = self.v.setdefault(name, np.zeros_like(p))
-            m *= b1
-            m += (1 - b1) * g
-            v *= b2
-            v += (1 - b2) * (g * g)
-            p -= (lr_t * m / (np.sqrt(v) / root_c2 + self.tiny)).astype(p.dtype, copy=False)
+            if name not in self.m:  # first step: zero moments, and a scratch array
+                self.m[name], self.v[name] = np.zeros_like(p), np.zeros_like(p)
+                self.tmp[name] = np.empty_like(p)
+            m, v, tmp = self.m[name], self.v[name], self.tmp[name]
+            # m += (1 - b1)(g - m) is b1 m + (1 - b1) g; out= keeps every step allocation-free.
+            np.subtract(g, m, out=tmp)
+            tmp *= 1 - b1
+            m += tmp
+            np.multiply(g, g, out=tmp)
+            tmp -= v
+            tmp *= 1 - b2
+            v += tmp
+            np.sqrt(v, out=tmp)
+            tmp += tiny
+            np.divide(m, tmp, out=tmp)
+            tmp *= step_size
+            p -= tmp
