@@ -5,8 +5,6 @@ Both expose `params` (name -> array, updated in place by an optimizer) and
 Derived in notebooks/05_autoencoder.ipynb and notebooks/06_vae.ipynb.
 """
 
-from typing import NamedTuple
-
 import numpy as np
 
 from .layers import mlp, sigmoid
@@ -26,12 +24,30 @@ LIKELIHOODS = ("bernoulli", "gaussian")
 AE_LOSSES = ("bernoulli", "mse")
 
 
-class Elbo(NamedTuple):
-    """Per-example ELBO and its parts, all (B,): elbo = -(recon + kl)."""
+class Elbo(np.ndarray):
+    """The per-example ELBO, a (B,) array, carrying its parts as attributes (each (B,)):
 
-    elbo: np.ndarray
-    recon: np.ndarray  # -log p(x|z) at one z ~ q(z|x): the reconstruction loss in nats
-    kl: np.ndarray  # KL(q(z|x) || p(z)) in closed form
+    `recon`: -log p(x|z) at one z ~ q(z|x), the reconstruction loss in nats;
+    `kl`: KL(q(z|x) || p(z)) in closed form;  and the array itself is -(recon + kl).
+    Arithmetic on it gives plain arrays: the parts belong to these values only.
+    """
+
+    def __new__(cls, recon, kl):
+        elbo = np.asarray(-(recon + kl)).view(cls)
+        elbo.recon, elbo.kl = recon, kl
+        return elbo
+
+    def __array_finalize__(self, obj):
+        self.recon, self.kl = None, None  # views and slices do not carry the parts
+
+    def __array_wrap__(self, arr, context=None, return_scalar=False):
+        arr = np.asarray(arr).view(np.ndarray)
+        return arr[()] if return_scalar else arr
+
+    @property
+    def elbo(self):
+        """The values as a plain ndarray."""
+        return self.view(np.ndarray)
 
 
 class _Model:
@@ -214,7 +230,7 @@ class VAE(_Model):
         return gaussian_nll_backward(out, x, self.obs_logvar)[0]
 
     def elbo(self, x, *, eps=None, rng=None):
-        """Per-example ELBO from one reparameterized sample, with its parts: `Elbo` of (B,) arrays.
+        """Per-example ELBO (B,) from one reparameterized sample, with `.recon` and `.kl` parts.
 
         ELBO = E_q[log p(x|z)] - KL(q(z|x) || p(z)), the expectation taken at z = mu + std * eps.
         """
@@ -222,7 +238,7 @@ class VAE(_Model):
         mu, logvar = self._encode(x)
         z = self.reparam.forward(mu, logvar, self._noise(eps, rng, mu.shape))
         recon, kl = self._nll(self.decoder.forward(z), x), kl_normal(mu, logvar)
-        return Elbo(-(recon + kl), recon, kl)
+        return Elbo(recon, kl)
 
     def loss_and_grads(self, x, *, eps=None, rng=None):
         """mean_B(recon + beta * KL) (the negative ELBO when beta = 1) and its gradients."""

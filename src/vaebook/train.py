@@ -72,8 +72,8 @@ def fit(model, x, *, epochs, batch_size, optimizer, rng, x_val=None, progress=Tr
 
 def _validate(model, x_val, rng, history):
     if hasattr(model, "elbo"):
-        parts = model.elbo(x_val, rng=rng)
-        history.val_elbo.append(float(parts.elbo.mean()))
-        history.val_loss.append(float((parts.recon + model.beta * parts.kl).mean()))
+        elbo = model.elbo(x_val, rng=rng)
+        history.val_elbo.append(float(elbo.mean()))
+        history.val_loss.append(float((elbo.recon + model.beta * elbo.kl).mean()))
     else:
         history.val_loss.append(float(model.recon_loss(x_val).mean()))
