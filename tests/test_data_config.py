@@ -68,3 +68,9 @@ def test_plots_label_their_axes(rng):
     assert fig.axes[0].images[0].get_array().shape == (32, 32)
     with pytest.raises(ValueError, match="2-D"):
         plot.latent_scatter(np.zeros((3, 3)), [0, 1, 2])
+
+
+def test_live_slider_does_not_run_until_asked():
+    calls = []
+    assert vw.live_slider(lambda n: calls.append(n), n=(1, 10)) is None
+    assert calls == []

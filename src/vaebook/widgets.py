@@ -64,5 +64,8 @@ def snapshot_slider(frames, *, description="value", interval=600):
 
 
 def live_slider(fn, **sliders):
-    """`interact_manual(fn, **sliders)`: moves the sliders freely, runs fn on "Run Interact"."""
-    return widgets.interact_manual(fn, **sliders)
+    """Show `interact_manual(fn, **sliders)`: move the sliders freely, fn runs on "Run Interact".
+
+    The widget is displayed by the call; nothing is returned, so no stray repr follows it.
+    """
+    widgets.interact_manual(fn, **sliders)
