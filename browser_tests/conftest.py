@@ -1,0 +1,112 @@
+"""Browser tests of the built HTML book: Playwright drives the system Chromium.
+
+The book is served from a local HTTP server on 127.0.0.1; every request for anything else is
+recorded and aborted, and a page that made one fails. Run with `make test-browser`, or:
+
+    VAEBOOK_HTML=_build/html .venv/bin/python -m pytest browser_tests -o addopts= -p no:nbval
+
+Settings (command-line option, else environment variable, else default):
+  --html-dir     VAEBOOK_HTML         _build/html          the built book
+  --screenshots  VAEBOOK_SCREENSHOTS  _build/screenshots   full-page screenshots land here
+  --chromium     VAEBOOK_CHROMIUM     /usr/bin/chromium    Debian: apt-get install chromium
+Relative paths are relative to the repository root.
+"""
+
+import functools
+import http.server
+import os
+import threading
+from pathlib import Path
+
+import book_html
+import pytest
+from book_browser import CHROMIUM_ARGS, open_page, screenshot_name
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("vaebook browser tests")
+    group.addoption("--html-dir", help="the built book (default: $VAEBOOK_HTML or _build/html)")
+    group.addoption("--screenshots", help="screenshot folder (default: _build/screenshots)")
+    group.addoption("--chromium", help="Chromium executable (default: /usr/bin/chromium)")
+
+
+def _setting(config, option, env, default):
+    value = config.getoption(option) or os.environ.get(env) or default
+    path = Path(value)
+    return path if path.is_absolute() else ROOT / path
+
+
+def html_dir(config):
+    return _setting(config, "html_dir", "VAEBOOK_HTML", "_build/html")
+
+
+def pytest_generate_tests(metafunc):
+    """Parametrize `page_path` over the pages of the built book, in toc order."""
+    if "page_path" not in metafunc.fixturenames:
+        return
+    root = html_dir(metafunc.config)
+    try:
+        pages = book_html.pages(root)
+    except FileNotFoundError as error:
+        message = f"browser tests: {error} (set --html-dir or VAEBOOK_HTML)"
+        raise pytest.UsageError(message) from None
+    # Module scope: each page loads once and all its tests share it.
+    metafunc.parametrize("page_path", pages, ids=pages, scope="module")
+
+
+@pytest.fixture(scope="session")
+def book_dir(pytestconfig):
+    return html_dir(pytestconfig)
+
+
+@pytest.fixture(scope="session")
+def screenshot_dir(pytestconfig):
+    folder = _setting(pytestconfig, "screenshots", "VAEBOOK_SCREENSHOTS", "_build/screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("*.png"):
+        old.unlink()
+    return folder
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format, *args):
+        pass
+
+
+@pytest.fixture(scope="session")
+def server(book_dir):
+    """Serves the book on 127.0.0.1 at an ephemeral port; yields the base URL."""
+    handler = functools.partial(_QuietHandler, directory=str(book_dir))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture(scope="session")
+def browser(pytestconfig):
+    from playwright.sync_api import sync_playwright
+
+    chromium = _setting(pytestconfig, "chromium", "VAEBOOK_CHROMIUM", "/usr/bin/chromium")
+    if not os.access(chromium, os.X_OK):
+        pytest.fail(f"{chromium} not found: install Chromium (Debian: apt-get install chromium)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(chromium), args=CHROMIUM_ARGS, timeout=60_000
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def book_page(browser, server, screenshot_dir, page_path):
+    """The page, loaded once for all the tests of one page; a full-page screenshot is saved."""
+    loaded = open_page(browser, server, page_path)
+    loaded.screenshot = screenshot_dir / screenshot_name(page_path)
+    loaded.page.screenshot(path=str(loaded.screenshot), full_page=True)
+    yield loaded
+    loaded.page.context.close()
