@@ -77,8 +77,10 @@ book: $(STAMP)
 	@echo
 	@echo "Open the book at: file://$(CURDIR)/$(HTML_DIR)/book/intro.html"
 
+# Two pytest workers share the two cores, so each gets one BLAS thread (no oversubscription).
 test: $(STAMP)
-	@VAEBOOK_FAST=1 $(BIN)/python -m pytest -n 2 --dist loadfile; rc=$$?; \
+	@VAEBOOK_FAST=1 OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 \
+		$(BIN)/python -m pytest -n 2 --dist loadfile; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests" >&2; fi; \
 	exit $$rc
 
