@@ -23,6 +23,11 @@ endif
 HTML_DIR := $(BUILD_DIR)/html
 HASH     := $(BUILD_DIR)/.vaebook-src-hash
 
+# BLAS threads for the notebooks the book executes. The chapters' matrices are small: one thread
+# is as fast on an idle machine, and several threads waiting on each other are up to ten times
+# slower when anything else runs on the machine. `make book BLAS_THREADS=4` overrides it.
+BLAS_THREADS ?= 1
+
 .DEFAULT_GOAL := help
 .PHONY: help book test test-browser lab bench clean distclean
 
@@ -72,7 +77,8 @@ book: $(STAMP)
 		rm -rf $(BUILD_DIR)/.jupyter_cache; \
 	fi; \
 	echo "$$new" > $(HASH).new
-	$(BOOK_ENV) $(BIN)/jupyter-book build . $(BOOK_FLAGS) -W --keep-going
+	$(BOOK_ENV) OPENBLAS_NUM_THREADS=$(BLAS_THREADS) OMP_NUM_THREADS=$(BLAS_THREADS) \
+		$(BIN)/jupyter-book build . $(BOOK_FLAGS) -W --keep-going
 	@mv $(HASH).new $(HASH)
 	@echo
 	@echo "Open the book at: file://$(CURDIR)/$(HTML_DIR)/book/intro.html"
