@@ -29,9 +29,9 @@ def step_flop(batch=B, hidden=H):
     return 2 * batch * (3 * sum(layers) - layers[0])
 
 
-def numpy_step(seed, batch=B, hidden=H):
+def numpy_step(seed, batch=B, hidden=H, threads=1):
     rng = np.random.default_rng(seed)
-    model, adam = VAE(D, (hidden,), K, rng=rng), Adam(1e-3)
+    model, adam = VAE(D, (hidden,), K, rng=rng), Adam(1e-3, threads=threads)
     x = (rng.random((batch, D)) < 0.3).astype(np.float32)
 
     def step():
@@ -135,7 +135,7 @@ def main():
     )
     for threads in sorted({1, default_threads}):
         with threadpool_limits(limits=threads, user_api="blas"):
-            steps = [numpy_step(0)]
+            steps = [numpy_step(0, threads=threads)]
             if torch is not None:
                 torch.set_num_threads(threads)
                 steps.append(torch_step(torch, 0))
