@@ -1,5 +1,11 @@
 """Data sets as float arrays in [0, 1], one row per image."""
 
+import gzip
+import math
+import os
+import struct
+import zlib
+from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
@@ -42,3 +48,198 @@ def binarize(x, *, rng=None, threshold=0.5):
     if rng is None:
         return (x > threshold).astype(x.dtype)
     return (np.random.default_rng(rng).random(x.shape) < x).astype(x.dtype)
+
+
+# --- MNIST and Fashion-MNIST: four idx.gz files, read from a folder or downloaded once ---------
+
+FILES = (
+    "train-images-idx3-ubyte.gz",
+    "train-labels-idx1-ubyte.gz",
+    "t10k-images-idx3-ubyte.gz",
+    "t10k-labels-idx1-ubyte.gz",
+)
+NAMES = {"mnist": "MNIST", "fashion": "Fashion-MNIST"}
+# Mirrors tried in order; each URL is a folder holding the four FILES.
+URLS = {
+    "mnist": (
+        "https://storage.googleapis.com/cvdf-datasets/mnist/",
+        "https://ossci-datasets.s3.amazonaws.com/mnist/",
+    ),
+    "fashion": ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
+}
+URL_ENV = {"mnist": "VAEBOOK_MNIST_URL", "fashion": "VAEBOOK_FASHION_URL"}
+# SHA-256 of each file, in the order of FILES, as published (and as pinned in tensorflow/datasets'
+# url_checksums). A download must match it. Files already on disk are checked by their idx
+# structure instead: redistributors may rewrite the gzip header (Debian's Fashion-MNIST files
+# drop the stored file name and time; their compressed data are these files' data, byte for byte).
+_SHA256 = {
+    "mnist": """
+        440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609
+        3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c
+        8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6
+        f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6""",
+    "fashion": """
+        3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84
+        a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845
+        346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073
+        67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5""",
+}
+REGISTRY = {kind: dict(zip(FILES, h.split(), strict=True)) for kind, h in _SHA256.items()}
+# Folders searched after the data folder: Debian's package dataset-fashion-mnist.
+SYSTEM_DIRS = {"mnist": (), "fashion": ("/usr/share/datasets/fashion-mnist",)}
+FASHION_CLASSES = tuple(
+    "T-shirt/top,Trouser,Pullover,Dress,Coat,Sandal,Shirt,Sneaker,Bag,Ankle boot".split(",")
+)
+IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+class DataMissingError(FileNotFoundError):
+    """The data files are not on this machine and could not be downloaded.
+
+    A FileNotFoundError (so an OSError); its message names the folder and the files to put there.
+    """
+
+
+def data_root(data_dir=None):
+    """Where data sets live: `data_dir`, else $VAEBOOK_DATA, else the per-user cache folder.
+
+    Each data set has its own subfolder, named like its `kind` ("mnist", "fashion").
+    """
+    if data_dir is None:
+        data_dir = os.environ.get("VAEBOOK_DATA") or _cache_dir()
+    return Path(data_dir).expanduser()
+
+
+def _cache_dir():
+    import pooch
+
+    return pooch.os_cache("vaebook")
+
+
+def parse_idx(raw, *, source="<bytes>"):
+    """An idx payload as an array: 2 zero bytes, a type code, ndim, ndim big-endian uint32 sizes,
+    then the values in C order. Raises ValueError naming `source` and what is wrong."""
+    if len(raw) < 4:
+        raise ValueError(f"{source}: {len(raw)} bytes is too short for an idx header")
+    if raw[:2] != b"\0\0":
+        raise ValueError(f"{source}: bad magic number {raw[:4].hex()} (not an idx file)")
+    code, ndim = raw[2], raw[3]
+    if code not in IDX_TYPES:
+        raise ValueError(f"{source}: unknown idx type code 0x{code:02x}")
+    header = 4 + 4 * ndim
+    if ndim == 0 or len(raw) < header:
+        raise ValueError(f"{source}: header declares {ndim} dimensions but is cut short")
+    dims = struct.unpack(f">{ndim}I", raw[4:header])
+    dtype = np.dtype(IDX_TYPES[code])
+    expected = math.prod(dims) * dtype.itemsize
+    if len(raw) - header != expected:
+        raise ValueError(
+            f"{source}: header promises dimensions {dims} ({expected} bytes of data) but "
+            f"{len(raw) - header} bytes follow (truncated file or wrong dimensions)"
+        )
+    return np.frombuffer(raw, dtype, offset=header).reshape(dims).astype(dtype.newbyteorder("="))
+
+
+def read_idx(path):
+    """The array in an idx file, gzipped if its name ends in .gz. ValueError if malformed."""
+    opener = gzip.open if str(path).endswith(".gz") else open
+    try:
+        with opener(path, "rb") as f:
+            raw = f.read()
+    except (EOFError, gzip.BadGzipFile, zlib.error) as err:
+        raise ValueError(
+            f"{path}: not a complete gzip file ({err}); delete it so it can be fetched again"
+        ) from err
+    return parse_idx(raw, source=str(path))
+
+
+def load_mnist(
+    kind="mnist", *, data_dir=None, download=True, base_url=None, progress=True, dtype=np.float32
+):
+    """MNIST (LeCun et al. 1998) or Fashion-MNIST (Xiao et al. 2017) as a `Split`.
+
+    x: (60000, 784) and (10000, 784) grey levels scaled from 0..255 to [0, 1]; y: int64 labels.
+    Each file is read from `data_root(data_dir) / kind` (for "fashion" also from Debian's
+    /usr/share/datasets/fashion-mnist), else downloaded there from `base_url` (default: the
+    mirrors in URLS, or $VAEBOOK_MNIST_URL / $VAEBOOK_FASHION_URL) and checked against the
+    SHA-256 in REGISTRY. Raises DataMissingError (naming the folder and the four files) when a
+    file is missing and cannot be downloaded, ValueError when a file is malformed or a download
+    does not match its hash (nothing is saved then).
+    """
+    if kind not in NAMES:
+        raise ValueError(f"kind must be one of {sorted(NAMES)}, got {kind!r}")
+    folder = data_root(data_dir) / kind
+    paths = []
+    for name in FILES:
+        found = [d / name for d in (folder, *map(Path, SYSTEM_DIRS[kind])) if (d / name).is_file()]
+        paths.append(
+            found[0] if found else _fetch(kind, name, folder, download, base_url, progress)
+        )
+    x_train, y_train = _images_and_labels(*paths[:2])
+    x_test, y_test = _images_and_labels(*paths[2:])
+    return Split(
+        np.divide(x_train.reshape(len(x_train), -1), 255, dtype=dtype),  # (60000, 784)
+        y_train.astype(np.int64),
+        np.divide(x_test.reshape(len(x_test), -1), 255, dtype=dtype),  # (10000, 784)
+        y_test.astype(np.int64),
+    )
+
+
+def _images_and_labels(image_path, label_path):
+    x, y = read_idx(image_path), read_idx(label_path)
+    if x.dtype != np.uint8 or x.ndim != 3 or x.shape[1:] != (28, 28):
+        raise ValueError(
+            f"{image_path}: expected uint8 images (N, 28, 28), got {x.dtype} {x.shape}"
+        )
+    if y.dtype != np.uint8 or y.ndim != 1 or len(y) != len(x) or (y > 9).any():
+        raise ValueError(
+            f"{label_path}: expected {len(x)} uint8 labels 0..9, got {y.dtype} {y.shape}"
+        )
+    return x, y
+
+
+def _mirrors(kind, base_url):
+    urls = base_url or os.environ.get(URL_ENV[kind]) or URLS[kind]
+    urls = (urls,) if isinstance(urls, str) else tuple(urls)
+    return [u if u.endswith("/") else u + "/" for u in urls]
+
+
+def _fetch(kind, name, folder, download, base_url, progress):
+    """Download `name` into `folder`, verified against REGISTRY; DataMissingError if impossible."""
+    import pooch
+
+    reason = "download=False"
+    if download:
+        downloader = pooch.HTTPDownloader(progressbar=progress, timeout=60)
+        for url in _mirrors(kind, base_url):
+            try:
+                path = pooch.retrieve(
+                    url + name,
+                    known_hash=f"sha256:{REGISTRY[kind][name]}",
+                    fname=name,
+                    path=folder,
+                    downloader=downloader,
+                )
+            except ValueError as err:  # pooch deleted the download: nothing half-written remains
+                raise ValueError(
+                    f"{url + name} does not match its pinned SHA-256 {REGISTRY[kind][name]} "
+                    f"(corrupt or changed file); nothing was saved in {folder}. {err}"
+                ) from err
+            except OSError as err:  # requests' errors are OSErrors: offline, refused, HTTP 404
+                reason = f"{url + name}: {err}"
+                continue
+            return Path(path)
+    raise DataMissingError(_missing_message(kind, folder, reason))
+
+
+def _missing_message(kind, folder, reason):
+    where = "\n".join(f"    {folder / name}" for name in FILES)
+    extra = ""
+    if kind == "fashion":
+        extra = " (on Debian/Ubuntu: apt install dataset-fashion-mnist)"
+    return (
+        f"{NAMES[kind]} is not on this machine and could not be downloaded ({reason}).\n"
+        f"Put the four files (from {URLS[kind][0]}) here:\n{where}\n"
+        f"or pass data_dir= (or set VAEBOOK_DATA) to a folder with a '{kind}' subfolder "
+        f"holding them{extra}."
+    )
