@@ -2,7 +2,7 @@
 
 from .checkpoint import load, save
 from .config import steps
-from .data import binarize, load_digits
+from .data import DataMissingError, binarize, load_digits, load_mnist
 from .gradcheck import gradcheck, numerical_grad, rel_error
 from .layers import Linear, ReLU, Sequential, Sigmoid, Tanh, mlp
 from .losses import Reparameterize, bernoulli_nll, gaussian_nll, kl_normal, mse
@@ -14,6 +14,7 @@ __all__ = [
     "VAE",
     "Adam",
     "Autoencoder",
+    "DataMissingError",
     "Elbo",
     "History",
     "Linear",
@@ -31,6 +32,7 @@ __all__ = [
     "kl_normal",
     "load",
     "load_digits",
+    "load_mnist",
     "mlp",
     "mse",
     "numerical_grad",
