@@ -91,7 +91,8 @@ def sgemm_peak(seconds):
 
 
 def epoch_time(n=60_000):
-    """Seconds and peak traced memory (MB) of one epoch of `fit` over n binary images."""
+    """Seconds of one epoch of `fit` over n binary images, the peak memory (MB) allocated
+    while it ran (traced after the data was made), and the size of the data (MB)."""
     rng = np.random.default_rng(0)
     x = (rng.random((n, D)) < 0.3).astype(np.float32)
     model = VAE(D, (H,), K, rng=rng)
@@ -153,7 +154,7 @@ def main():
     seconds, peak_mb, data_mb = epoch_time()
     print(
         f"\nOne epoch of 60,000 images through vaebook.fit: {seconds:.1f} s; "
-        f"peak traced memory {peak_mb:.0f} MB (of which the data itself {data_mb:.0f} MB)"
+        f"at most {peak_mb:.0f} MB allocated during it, beside the {data_mb:.0f} MB of data"
     )
 
     print(
