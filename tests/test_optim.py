@@ -54,19 +54,3 @@ def test_optimizers_reject_bad_settings_and_keys():
         Adam(betas=(1.0, 0.999))
     with pytest.raises(ValueError, match="do not match"):
         Adam().step({"w": np.ones(1)}, {"v": np.ones(1)})
-
-
-def test_threaded_adam_is_bit_identical_to_serial():
-    rng = np.random.default_rng(0)
-    shapes = {"big": (300, 400), "small": (7,), "odd": (70_001,)}
-    params = [{k: rng.standard_normal(s).astype(np.float32) for k, s in shapes.items()}]
-    params.append({k: v.copy() for k, v in params[0].items()})
-    optims = [Adam(1e-2), Adam(1e-2, threads=3)]
-    for _ in range(4):
-        grads = {k: rng.standard_normal(s).astype(np.float32) for k, s in shapes.items()}
-        for p, opt in zip(params, optims, strict=True):
-            opt.step(p, grads)
-    assert all(np.array_equal(params[0][k], params[1][k]) for k in shapes)
-    assert not np.array_equal(params[0]["big"], params[0]["big"] * 0)
-    with pytest.raises(ValueError, match="threads"):
-        Adam(threads=0)
