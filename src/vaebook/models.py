@@ -64,7 +64,12 @@ class _Model:
         self.x_dim, self.hidden, self.z_dim = int(x_dim), hidden, int(z_dim)
         self.dtype = np.dtype(dtype)
 
-    def _collect_params(self):
+    def _build(self, code_width, rng):
+        """Encoder x -> hidden -> code_width, mirrored decoder z -> hidden -> x (ReLU between)."""
+        rng = np.random.default_rng(rng)
+        self.encoder = mlp((self.x_dim, *self.hidden, code_width), rng=rng, dtype=self.dtype)
+        self.decoder = mlp((self.z_dim, *self.hidden[::-1], self.x_dim), rng=rng, dtype=self.dtype)
+        self.encoder.layers[0].needs_dx = False  # its input is data: no gradient wanted
         self.params = {f"enc.{k}": v for k, v in self.encoder.params.items()}
         self.params |= {f"dec.{k}": v for k, v in self.decoder.params.items()}
 
@@ -122,11 +127,7 @@ class Autoencoder(_Model):
         if loss not in AE_LOSSES:
             raise ValueError(f"unknown loss {loss!r}; choose one of {AE_LOSSES}")
         self.loss, self._bounded = loss, loss == "bernoulli"
-        rng = np.random.default_rng(rng)
-        self.encoder = mlp((self.x_dim, *self.hidden, self.z_dim), rng=rng, dtype=self.dtype)
-        self.decoder = mlp((self.z_dim, *self.hidden[::-1], self.x_dim), rng=rng, dtype=self.dtype)
-        self.encoder.layers[0].needs_dx = False  # its input is data: no gradient wanted
-        self._collect_params()
+        self._build(self.z_dim, rng)
 
     def encode(self, x):
         """The code z = encoder(x).   (B, D) -> (B, K)."""
@@ -182,12 +183,8 @@ class VAE(_Model):
         self.likelihood, self._bounded = likelihood, likelihood == "bernoulli"
         self.obs_logvar = 2 * np.log(float(obs_std))
         self.beta = 1.0
-        rng = np.random.default_rng(rng)
-        self.encoder = mlp((self.x_dim, *self.hidden, 2 * self.z_dim), rng=rng, dtype=self.dtype)
-        self.decoder = mlp((self.z_dim, *self.hidden[::-1], self.x_dim), rng=rng, dtype=self.dtype)
+        self._build(2 * self.z_dim, rng)  # the encoder's last layer outputs (mu, logvar)
         self.reparam = Reparameterize()
-        self.encoder.layers[0].needs_dx = False  # its input is data: no gradient wanted
-        self._collect_params()
 
     def _encode(self, x):
         h = self.encoder.forward(x)  # (B, 2K)
