@@ -74,3 +74,16 @@ def test_live_slider_does_not_run_until_asked():
     calls = []
     assert vw.live_slider(lambda n: calls.append(n), n=(1, 10)) is None
     assert calls == []
+
+
+def test_glue_number_stores_plain_python_numbers(monkeypatch):
+    import myst_nb
+
+    from vaebook import pages
+
+    glued = {}
+    monkeypatch.setattr(myst_nb, "glue", lambda name, value, display: glued.update({name: value}))
+    pages.glue_number("a", np.float32(0.5))
+    pages.glue_numbers(b=np.int64(3), c="text", d=np.array(2.5))
+    assert glued == {"a": 0.5, "b": 3, "c": "text", "d": 2.5}
+    assert type(glued["a"]) is float and type(glued["b"]) is int
