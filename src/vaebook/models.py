@@ -44,11 +44,6 @@ class Elbo(np.ndarray):
         arr = np.asarray(arr).view(np.ndarray)
         return arr[()] if return_scalar else arr
 
-    @property
-    def elbo(self):
-        """The values as a plain ndarray."""
-        return self.view(np.ndarray)
-
 
 class _Model:
     """What both models share: parameter naming, input checks, decoding."""
