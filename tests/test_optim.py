@@ -26,6 +26,7 @@ def test_adam_matches_algorithm_1_of_kingma_and_ba():
     for g in grads:
         adam.step(params, {"w": g})
     assert np.allclose(params["w"], theta, rtol=0, atol=1e-12)
+    assert np.allclose(adam.moments("w"), (m, v), rtol=1e-12, atol=0)  # its stored state
     # Worked by hand: 1 -> 0.99 -> 0.986544 -> 0.981100 (updates 0.01, 0.003456, 0.005444).
     assert params["w"][0] == pytest.approx(0.981100, abs=1e-6)
 

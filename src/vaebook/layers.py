@@ -86,8 +86,11 @@ class Sigmoid:
 
 
 def sigmoid(x):
-    """1 / (1 + exp(-x)) without overflow warnings for large |x| (via tanh)."""
-    return 0.5 * (1 + np.tanh(0.5 * x))
+    """1 / (1 + exp(-x)) = ½ (1 + tanh(x / 2)), without overflow warnings for large |x|."""
+    y = np.tanh(0.5 * x)
+    y += 1  # in place: one new array instead of four
+    y *= 0.5
+    return y
 
 
 class Sequential:

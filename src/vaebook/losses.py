@@ -7,10 +7,17 @@ Derived in notebooks/03_kl_divergence.ipynb (KL) and notebooks/04_building_block
 
 import numpy as np
 
+from .layers import sigmoid
+
 
 def softplus(a):
     """log(1 + exp(a)), stable for any a: max(a, 0) + log1p(exp(-|a|))."""
-    return np.maximum(a, 0) + np.log1p(np.exp(-np.abs(a)))
+    abs_a = np.abs(a)
+    tail = np.log1p(np.exp(-abs_a))
+    abs_a += a  # max(a, 0) = (a + |a|) / 2, several times faster than np.maximum
+    abs_a *= 0.5
+    abs_a += tail
+    return abs_a
 
 
 def bernoulli_nll(logits, x):
@@ -18,12 +25,14 @@ def bernoulli_nll(logits, x):
 
     logits, x: (B, D) -> (B,). Finite for logits of any size (no log(sigmoid(.)) underflow).
     """
-    return (softplus(logits) - x * logits).sum(axis=1)
+    return softplus(logits).sum(axis=1) - np.vecdot(x, logits)  # vecdot: sum_D x * logits
 
 
 def bernoulli_nll_backward(logits, x):
     """d/dlogits of the summed Bernoulli NLL: sigmoid(logits) - x.   (B, D)."""
-    return 0.5 * (1 + np.tanh(0.5 * logits)) - x
+    d_logits = sigmoid(logits)
+    d_logits -= x
+    return d_logits
 
 
 def gaussian_nll(mean, x, logvar=0.0):

@@ -244,7 +244,9 @@ class VAE(_Model):
 
         # Backward: the forward read in reverse, the batch mean giving the 1/B.
         scale = 1.0 / len(x)
-        dz = self.decoder.backward(self._nll_backward(out, x) * scale)
+        d_out = self._nll_backward(out, x)  # (B, D), a new array: scaled in place
+        d_out *= scale
+        dz = self.decoder.backward(d_out)
         dmu, dlogvar = self.reparam.backward(dz)
         dmu_kl, dlogvar_kl = kl_normal_backward(mu, logvar)
         dmu = dmu + (self.beta * scale) * dmu_kl
