@@ -41,6 +41,27 @@ def numpy_step(seed, batch=B, hidden=H):
     return step
 
 
+def matmuls_only(seed, batch=B, hidden=H):
+    """The step's matrix products alone, in the layers' shapes and layouts: a floor for the step.
+
+    Forward x @ W for the four layers, x.T @ dy for their dW, dy @ W.T for all but the first.
+    """
+    rng = np.random.default_rng(seed)
+    widths = [(D, hidden), (hidden, 2 * K), (K, hidden), (hidden, D)]
+    xs = [rng.random((batch, i), dtype=np.float32) for i, _ in widths]
+    dys = [rng.random((batch, o), dtype=np.float32) for _, o in widths]
+    ws = [rng.random((i, o), dtype=np.float32) for i, o in widths]
+
+    def step():
+        for i, (x, dy, w) in enumerate(zip(xs, dys, ws, strict=True)):
+            x @ w
+            x.T @ dy
+            if i:
+                dy @ w.T
+
+    return step
+
+
 def torch_step(torch, seed, batch=B, hidden=H):
     torch.manual_seed(seed)
     nn = torch.nn
@@ -132,22 +153,27 @@ def main():
         f"({step_flop() / 1e9:.3f} GFLOP of matrix products)"
     )
     print(
+        "(matmuls/s: the step's matrix products alone, at their shapes; bound: the ratio a step\n"
+        " would reach if everything else in it took no time)"
+    )
+    print(
         f"{'threads':>7} {'numpy/s':>8} {'torch/s':>8} {'ratio':>6} {'GFLOP/s':>8} "
-        f"{'sgemm peak':>10} {'% peak':>6}"
+        f"{'sgemm peak':>10} {'% peak':>6} {'matmuls/s':>9} {'bound':>6}"
     )
     for threads in sorted({1, default_threads}):
         with threadpool_limits(limits=threads, user_api="blas"):
-            steps = [numpy_step(0)]
+            steps = [numpy_step(0), matmuls_only(0)]
             if torch is not None:
                 torch.set_num_threads(threads)
                 steps.append(torch_step(torch, 0))
             measured = rates(steps, args.seconds, args.rounds)
             peak = sgemm_peak(2.0)
-        ours, theirs = measured[0], (measured[1] if torch is not None else float("nan"))
+        ours, floor = measured[:2]
+        theirs = measured[2] if torch is not None else float("nan")
         gflops = ours * step_flop() / 1e9
         print(
             f"{threads:>7} {ours:>8.1f} {theirs:>8.1f} {ours / theirs:>6.2f} {gflops:>8.1f} "
-            f"{peak:>10.1f} {100 * gflops / peak:>5.0f}%"
+            f"{peak:>10.1f} {100 * gflops / peak:>5.0f}% {floor:>9.1f} {floor / theirs:>6.2f}"
         )
     if args.quick:
         return
