@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from vaebook import VAE, Autoencoder, gradcheck
+from vaebook import VAE, Adam, Autoencoder, gradcheck
 
 TOL = 1e-6
 
@@ -122,6 +122,52 @@ def test_float32_model_keeps_float32(rng):
     assert all(p.dtype == np.float32 for p in model.params.values())
     assert all(g.dtype == np.float32 for g in grads.values())
     assert isinstance(loss, float)
+
+
+class Float32Only(np.ndarray):
+    """An array whose every ufunc result (matmul and reductions included) must be float32."""
+
+    __array_priority__ = 1.0  # np.concatenate of these gives one of these
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        def plain(a):
+            return a.view(np.ndarray) if isinstance(a, Float32Only) else a
+
+        if "out" in kwargs:
+            kwargs["out"] = tuple(plain(o) for o in kwargs["out"])
+        result = getattr(ufunc, method)(*(plain(a) for a in inputs), **kwargs)
+        for r in result if isinstance(result, tuple) else (result,):
+            if isinstance(r, np.ndarray | np.generic):
+                assert r.dtype == np.float32 or r.dtype == bool, f"{ufunc.__name__} -> {r.dtype}"
+        return result.view(Float32Only) if isinstance(result, np.ndarray) else result
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: VAE(5, (6,), 3, rng=0),
+        lambda: VAE(5, (6,), 3, rng=0, likelihood="gaussian"),
+        lambda: Autoencoder(5, (6,), 3, rng=0),
+        lambda: Autoencoder(5, (6,), 3, rng=0, loss="mse"),
+    ],
+)
+def test_float32_step_has_no_float64_intermediate(rng, make):
+    """Every array a float32 training step computes stays float32: no silent upcast."""
+    model = make()
+    for layer in [*model.encoder.layers, *model.decoder.layers]:
+        layer.params = {k: v.view(Float32Only) for k, v in layer.params.items()}
+    model.params = {k: v.view(Float32Only) for k, v in model.params.items()}
+    x = rng.random((4, 5), dtype=np.float32).view(Float32Only)
+    adam = Adam()
+    for _ in range(2):
+        loss, grads = model.loss_and_grads(x, rng=rng)
+        adam.step(model.params, grads)
+    assert all(isinstance(g, Float32Only) for g in grads.values())  # the check saw them all
+
+
+def test_float32_check_catches_an_upcast():
+    with pytest.raises(AssertionError, match="float64"):
+        np.ones(3, np.float32).view(Float32Only) * np.ones(3)
 
 
 @pytest.mark.parametrize(

@@ -5,9 +5,13 @@ average over the batch. Each `*_backward` returns the gradient of the *sum* of t
 Derived in notebooks/03_kl_divergence.ipynb (KL) and notebooks/04_building_blocks.ipynb (losses).
 """
 
+import math
+
 import numpy as np
 
 from .layers import sigmoid
+
+LOG_2PI = math.log(2 * math.pi)
 
 
 def softplus(a):
@@ -42,7 +46,7 @@ def gaussian_nll(mean, x, logvar=0.0):
     """
     logvar = np.asarray(logvar, dtype=mean.dtype)
     sq = (x - mean) ** 2 * np.exp(-logvar)
-    return 0.5 * (np.log(2 * np.pi) + logvar + sq).sum(axis=1, dtype=mean.dtype)
+    return 0.5 * (LOG_2PI + logvar + sq).sum(axis=1)  # a Python float keeps float32 float32
 
 
 def gaussian_nll_backward(mean, x, logvar=0.0):
