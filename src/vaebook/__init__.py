@@ -1,14 +1,16 @@
 """vaebook: the NumPy code of "VAEs from Scratch"."""
 
+from .autoencoder import Autoencoder
 from .checkpoint import load, save
 from .config import steps
 from .data import DataMissingError, binarize, load_digits, load_mnist
 from .gradcheck import gradcheck, numerical_grad, rel_error
 from .layers import Linear, ReLU, Sequential, Sigmoid, Tanh, mlp
 from .losses import Reparameterize, bernoulli_nll, gaussian_nll, kl_normal, mse
-from .models import VAE, Autoencoder, Elbo
+from .models import Elbo
 from .optim import SGD, Adam
 from .train import History, fit
+from .vae import VAE
 
 __all__ = [
     "VAE",

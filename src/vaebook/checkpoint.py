@@ -12,7 +12,8 @@ import zipfile
 
 import numpy as np
 
-from .models import VAE, Autoencoder
+from .autoencoder import Autoencoder
+from .vae import VAE
 
 FORMAT = 1
 CLASSES = {"VAE": VAE, "Autoencoder": Autoencoder}

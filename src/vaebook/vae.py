@@ -1,0 +1,151 @@
+"""The variational autoencoder: q_φ(z|x), p_θ(x|z), the ELBO and its gradients.
+
+Derived in notebooks/06_vae.ipynb; `log_likelihood` in notebooks/10_evaluation.ipynb.
+"""
+
+import numpy as np
+
+from .losses import (
+    Reparameterize,
+    bernoulli_nll,
+    bernoulli_nll_backward,
+    gaussian_nll,
+    gaussian_nll_backward,
+    kl_normal,
+    kl_normal_backward,
+)
+from .models import Elbo, _Model
+
+LIKELIHOODS = ("bernoulli", "gaussian")
+
+
+class VAE(_Model):
+    """q_φ(z|x) = N(mu, diag exp(logvar)) from an MLP encoder; p_θ(x|z) from an MLP decoder.
+
+    Encoder x -> hidden ReLU layers -> (mu, logvar), one output layer of width 2K split in two.
+    Decoder z -> mirrored hidden ReLU layers -> logits (Bernoulli) or means (Gaussian with fixed
+    standard deviation `obs_std`). `beta` weights the KL term in `loss_and_grads` (1 = the ELBO).
+    """
+
+    def __init__(
+        self, x_dim, hidden, z_dim, *, rng, likelihood="bernoulli", dtype=np.float32, obs_std=1.0
+    ):
+        super().__init__(x_dim, hidden, z_dim, dtype)
+        if likelihood not in LIKELIHOODS:
+            raise ValueError(f"unknown likelihood {likelihood!r}; choose one of {LIKELIHOODS}")
+        if not obs_std > 0:
+            raise ValueError(f"obs_std must be positive, got {obs_std}")
+        self.likelihood, self._bounded = likelihood, likelihood == "bernoulli"
+        self.obs_logvar = 2 * np.log(float(obs_std))
+        self.beta = 1.0
+        self._build(2 * self.z_dim, rng)  # the encoder's last layer outputs (mu, logvar)
+        self.reparam = Reparameterize()
+
+    def _encode(self, x):
+        h = self.encoder.forward(x)  # (B, 2K)
+        return h[:, : self.z_dim], h[:, self.z_dim :]  # mu, logvar: (B, K) views, no copy
+
+    def encode(self, x):
+        """(mu, logvar) of q(z|x).   (B, D) -> (B, K), (B, K)."""
+        return self._encode(self._check(x, self.x_dim, "x"))
+
+    def reconstruct(self, x):
+        """decode(mu(x)): the reconstruction at the posterior mean.   (B, D) -> (B, D)."""
+        return self.decode(self.encode(x)[0])
+
+    def sample(self, n, *, rng):
+        """n new examples: decode z ~ p(z) = N(0, I), the prior (not the posterior). -> (n, D)."""
+        if int(n) < 1:
+            raise ValueError(f"sample needs n >= 1, got {n}")
+        rng = np.random.default_rng(rng)
+        return self.decode(rng.standard_normal((int(n), self.z_dim)).astype(self.dtype))
+
+    def _noise(self, eps, rng, shape):
+        """eps ~ N(0, I) of `shape`: the given one (checked) or a fresh draw from rng."""
+        if eps is None:
+            if rng is None:
+                raise ValueError("pass eps (B, z_dim) or rng to draw the noise from")
+            return np.random.default_rng(rng).standard_normal(shape).astype(self.dtype)
+        eps = self._check(eps, self.z_dim, "eps")
+        if eps.shape != shape:
+            raise ValueError(f"eps must have shape {shape} (one row per example), got {eps.shape}")
+        return eps
+
+    def _nll(self, out, x):
+        if self._bounded:
+            return bernoulli_nll(out, x)
+        return gaussian_nll(out, x, self.obs_logvar)
+
+    def _nll_backward(self, out, x):
+        if self._bounded:
+            return bernoulli_nll_backward(out, x)
+        return gaussian_nll_backward(out, x, self.obs_logvar)[0]
+
+    def elbo(self, x, *, eps=None, rng=None):
+        """Per-example ELBO (B,) from one reparameterized sample, with `.recon` and `.kl` parts.
+
+        ELBO = E_q[log p(x|z)] - KL(q(z|x) || p(z)), the expectation taken at z = mu + std * eps.
+        """
+        x = self._check(x, self.x_dim, "x", targets=True)
+        mu, logvar = self._encode(x)
+        z = self.reparam.forward(mu, logvar, self._noise(eps, rng, mu.shape))
+        recon, kl = self._nll(self.decoder.forward(z), x), kl_normal(mu, logvar)
+        return Elbo(recon, kl)
+
+    def loss_and_grads(self, x, *, eps=None, rng=None):
+        """mean_B(recon + beta * KL) (the negative ELBO when beta = 1) and its gradients."""
+        x = self._check(x, self.x_dim, "x", targets=True)
+        mu, logvar = self._encode(x)  # (B, K) each
+        eps = self._noise(eps, rng, mu.shape)
+        z = self.reparam.forward(mu, logvar, eps)  # (B, K)
+        out = self.decoder.forward(z)  # (B, D)
+        recon, kl = self._nll(out, x), kl_normal(mu, logvar)  # (B,) each
+        loss = float(np.mean(recon + self.beta * kl))
+
+        # Backward: the forward read in reverse, the batch mean giving the 1/B.
+        scale = 1.0 / len(x)
+        d_out = self._nll_backward(out, x)  # (B, D), a new array: scaled in place
+        d_out *= scale
+        dz = self.decoder.backward(d_out)
+        dmu, dlogvar = self.reparam.backward(dz)
+        dmu_kl, dlogvar_kl = kl_normal_backward(mu, logvar)
+        dmu = dmu + (self.beta * scale) * dmu_kl
+        dlogvar = dlogvar + (self.beta * scale) * dlogvar_kl
+        self.encoder.backward(np.concatenate([dmu, dlogvar], axis=1))  # (B, 2K)
+        self.stats = {"recon": float(recon.mean()), "kl": float(kl.mean())}
+        return loss, self._grads()
+
+    def log_likelihood(self, x, *, k, rng):
+        """Importance-weighted estimate of log p(x) with k samples from q(z|x) (Burda et al. 2016).
+
+        log p(x) ≈ logsumexp_i [log p(x|z_i) + log p(z_i) - log q(z_i|x)] - log k. (B, D) -> (B,)
+        k = 1 is the ELBO (with the sampled, not the closed-form, KL). Derived in
+        notebooks/10_evaluation.ipynb.
+        """
+        if int(k) < 1:
+            raise ValueError(f"k must be a positive number of samples, got {k}")
+        x = self._check(x, self.x_dim, "x", targets=True)
+        rng = np.random.default_rng(rng)
+        mu, logvar = self._encode(x)
+        std = np.exp(0.5 * logvar)
+        chunk = max(1, min(int(k), 2**22 // (len(x) * max(self.x_dim, self.z_dim))))
+        log_w = []
+        for start in range(0, int(k), chunk):
+            c = min(chunk, int(k) - start)
+            eps = rng.standard_normal((c, *mu.shape)).astype(self.dtype)  # (c, B, K)
+            z = mu + std * eps
+            out = self.decoder.forward(z.reshape(-1, self.z_dim))  # (c*B, D)
+            log_px_z = -self._nll(out, np.tile(x, (c, 1))).reshape(c, len(x))
+            log_pz = -0.5 * (z * z + np.log(2 * np.pi)).sum(axis=2)
+            log_qz = -0.5 * (eps * eps + np.log(2 * np.pi) + logvar).sum(axis=2)
+            log_w.append((log_px_z + log_pz - log_qz).astype(np.float64))  # (c, B)
+        log_w = np.concatenate(log_w)  # (k, B)
+        top = log_w.max(axis=0)
+        return top + np.log(np.exp(log_w - top).mean(axis=0))
+
+    @property
+    def config(self):
+        return super().config | {
+            "likelihood": self.likelihood,
+            "obs_std": float(np.exp(0.5 * self.obs_logvar)),
+        }
