@@ -44,8 +44,8 @@ class Adam:
     m <- b1 m + (1 - b1) g;  v <- b2 v + (1 - b2) g²;
     p <- p - lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + tiny).
 
-    It stores the moments without their (1 - b) factors, m / (1 - b1) and v / (1 - b2), which
-    turns each moment update into one scaling and one addition; `moments(name)` returns m, v.
+    It stores m / (1 - b1) in place of m, which turns the update of m into one scaling and one
+    addition; `moments(name)` returns m and v as in the formulas.
     """
 
     def __init__(self, lr=1e-3, betas=(0.9, 0.999), tiny=1e-8):
@@ -56,34 +56,34 @@ class Adam:
             )
         self.lr, self.betas, self.tiny = lr, (b1, b2), tiny
         self.t = 0
-        self.m_sum, self.v_sum, self.tmp = {}, {}, {}
+        self.m_sum, self.v, self.tmp = {}, {}, {}
 
     def moments(self, name):
         """The moments m and v of the parameter `name`, as in the formulas above (copies)."""
-        b1, b2 = self.betas
-        return (1 - b1) * self.m_sum[name], (1 - b2) * self.v_sum[name]
+        return (1 - self.betas[0]) * self.m_sum[name], self.v[name].copy()
 
     def step(self, params, grads):
         _check_keys(params, grads)
         self.t += 1
         b1, b2 = self.betas
-        # With M = m / (1 - b1), V = v / (1 - b2), c1 = 1 - b1^t and c2 = sqrt(1 - b2^t):
-        # lr m_hat / (sqrt(v_hat) + tiny) = step_size * M / (sqrt(V) + tiny'), where
-        # step_size = lr (1 - b1) c2 / (c1 sqrt(1 - b2)) and tiny' = tiny c2 / sqrt(1 - b2).
-        c1, c2, r2 = 1 - b1**self.t, math.sqrt(1 - b2**self.t), math.sqrt(1 - b2)
-        step_size, tiny = self.lr * (1 - b1) * c2 / (c1 * r2), self.tiny * c2 / r2
+        # With M = m / (1 - b1), c1 = 1 - b1^t and c2 = sqrt(1 - b2^t), the update
+        # lr m_hat / (sqrt(v_hat) + tiny) is step_size * M / (sqrt(v) + tiny c2), where
+        # step_size = lr (1 - b1) c2 / c1: the bias corrections become scalars.
+        c2 = math.sqrt(1 - b2**self.t)
+        step_size, tiny = self.lr * (1 - b1) * c2 / (1 - b1**self.t), self.tiny * c2
         for name, p in params.items():
             g = grads[name]
             if name not in self.m_sum:  # first step: zero moments, and a scratch array
-                self.m_sum[name], self.v_sum[name] = np.zeros_like(p), np.zeros_like(p)
+                self.m_sum[name], self.v[name] = np.zeros_like(p), np.zeros_like(p)
                 self.tmp[name] = np.empty_like(p)
-            m_sum, v_sum, tmp = self.m_sum[name], self.v_sum[name], self.tmp[name]
+            m_sum, v, tmp = self.m_sum[name], self.v[name], self.tmp[name]
             m_sum *= b1  # M <- b1 M + g
             m_sum += g
-            np.multiply(g, g, out=tmp)  # V <- b2 V + g²; out= keeps every step allocation-free
-            v_sum *= b2
-            v_sum += tmp
-            np.sqrt(v_sum, out=tmp)
+            np.multiply(g, math.sqrt(1 - b2), out=tmp)  # out= keeps every step allocation-free
+            tmp *= tmp  # (1 - b2) g², squared after the scaling: overflows only past |g| ~ 6e20
+            v *= b2
+            v += tmp
+            np.sqrt(v, out=tmp)
             tmp += tiny
             np.divide(m_sum, tmp, out=tmp)
             tmp *= step_size
