@@ -47,6 +47,9 @@ def test_softplus_matches_naive_where_safe(rng):
     a = rng.uniform(-30, 30, size=100)
     assert np.allclose(softplus(a), np.log1p(np.exp(a)))
     assert softplus(np.array(1e4)) == 1e4
+    big = np.float32(3e38)  # near float32's largest: softplus must not overflow on the way
+    with np.errstate(over="raise"):
+        assert np.array_equal(softplus(np.array([big, -big])), [big, 0])
 
 
 def test_gaussian_nll_value_and_grads(rng):

@@ -18,7 +18,9 @@ def softplus(a):
     """log(1 + exp(a)), stable for any a: max(a, 0) + log1p(exp(-|a|))."""
     abs_a = np.abs(a)
     tail = np.log1p(np.exp(-abs_a))
-    abs_a += a  # max(a, 0) = (a + |a|) / 2, several times faster than np.maximum
+    # max(a, 0) = (a + |a|) / 2, several times faster than np.maximum here; halving before
+    # adding keeps every finite a finite.
+    tail += 0.5 * a
     abs_a *= 0.5
     abs_a += tail
     return abs_a
