@@ -38,6 +38,16 @@ def test_adam_updates_in_place_and_keeps_float32():
     assert params["w"] is w and w.dtype == np.float32 and (w < 1).all()
 
 
+def test_adam_second_moment_stays_finite_for_huge_float32_gradients():
+    """g² overflows float32 past |g| ~ 1.8e19; (1 - b2) g² is formed without that overflow."""
+    params, adam = {"w": np.zeros(2, np.float32)}, Adam()
+    with np.errstate(over="raise"):
+        adam.step(params, {"w": np.array([1e20, -1e20], np.float32)})
+    m, v = adam.moments("w")
+    assert np.isfinite(v).all() and np.allclose(v, 0.001 * 1e40, rtol=1e-5)
+    assert np.allclose(params["w"], [-1e-3, 1e-3])  # the first step is still lr * sign(g)
+
+
 def test_sgd_with_and_without_momentum():
     params = {"w": np.array([1.0])}
     SGD(lr=0.1).step(params, {"w": np.array([2.0])})

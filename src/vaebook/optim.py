@@ -80,7 +80,7 @@ class Adam:
             m_sum *= b1  # M <- b1 M + g
             m_sum += g
             np.multiply(g, math.sqrt(1 - b2), out=tmp)  # out= keeps every step allocation-free
-            tmp *= tmp  # (1 - b2) g², squared after the scaling: overflows only past |g| ~ 6e20
+            tmp *= tmp  # (1 - b2) g²: scaled, then squared, float32 holds it up to |g| ~ 6e20
             v *= b2
             v += tmp
             np.sqrt(v, out=tmp)
