@@ -88,7 +88,7 @@ class Sigmoid:
 def sigmoid(x):
     """1 / (1 + exp(-x)) = ½ (1 + tanh(x / 2)), without overflow warnings for large |x|."""
     y = np.tanh(0.5 * x)
-    y += 1  # in place: one new array instead of four
+    y += 1  # in place: two new arrays (0.5 x and y) instead of four
     y *= 0.5
     return y
 
