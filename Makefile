@@ -69,12 +69,13 @@ book: $(STAMP)
 	else \
 		echo "notice: npm not found; math and widgets in the book will load from CDNs (install Node.js to vendor them)"; \
 	fi
-	@# execute_notebooks: cache does not see changes in src/vaebook: clear the cache when they change.
+	@# execute_notebooks: cache does not see changes in src/vaebook, and Sphinx rereads only the
+	@# pages whose source changed: when src/vaebook changes, drop both, so every chapter reruns.
 	@mkdir -p $(BUILD_DIR)
 	@new=$$(LC_ALL=C sha256sum src/vaebook/*.py 2>/dev/null | sha256sum | cut -d' ' -f1); \
-	if [ "$$new" != "$$(cat $(HASH) 2>/dev/null)" ] && [ -d $(BUILD_DIR)/.jupyter_cache ]; then \
-		echo "src/vaebook changed since the last build: clearing $(BUILD_DIR)/.jupyter_cache"; \
-		rm -rf $(BUILD_DIR)/.jupyter_cache; \
+	if [ "$$new" != "$$(cat $(HASH) 2>/dev/null)" ] && [ -d $(BUILD_DIR)/.doctrees ]; then \
+		echo "src/vaebook changed since the last build: every chapter will be executed again"; \
+		rm -rf $(BUILD_DIR)/.jupyter_cache $(BUILD_DIR)/.doctrees; \
 	fi; \
 	echo "$$new" > $(HASH).new
 	$(BOOK_ENV) OPENBLAS_NUM_THREADS=$(BLAS_THREADS) OMP_NUM_THREADS=$(BLAS_THREADS) \
