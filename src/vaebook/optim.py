@@ -71,6 +71,7 @@ class Adam:
         # step_size = lr (1 - b1) c2 / c1: the bias corrections become scalars.
         c2 = math.sqrt(1 - b2**self.t)
         step_size, tiny = self.lr * (1 - b1) * c2 / (1 - b1**self.t), self.tiny * c2
+        root_1_b2 = math.sqrt(1 - b2)
         for name, p in params.items():
             g = grads[name]
             if name not in self.m_sum:  # first step: zero moments, and a scratch array
@@ -79,7 +80,7 @@ class Adam:
             m_sum, v, tmp = self.m_sum[name], self.v[name], self.tmp[name]
             m_sum *= b1  # M <- b1 M + g
             m_sum += g
-            np.multiply(g, math.sqrt(1 - b2), out=tmp)  # out= keeps every step allocation-free
+            np.multiply(g, root_1_b2, out=tmp)  # out= keeps every step allocation-free
             tmp *= tmp  # (1 - b2) g²: scaled, then squared, float32 holds it up to |g| ~ 6e20
             v *= b2
             v += tmp
