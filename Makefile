@@ -131,8 +131,11 @@ test-browser: $(BROWSER_STAMP)
 lab: $(STAMP)
 	$(BIN)/jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root)
 
+# OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE, set on some machines, make OpenBLAS use a slower kernel
+# than the CPU's own: the benchmark runs without them and prints the kernel it got. Tests and CI
+# leave them as they are.
 bench: $(STAMP)
-	$(BIN)/python benchmarks/train_step.py
+	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(BIN)/python benchmarks/train_step.py
 
 clean:
 	rm -rf _build .pytest_cache .ruff_cache

@@ -12,6 +12,7 @@ used (threadpoolctl). Not a test: machines are shared, so only ratios from one r
 """
 
 import argparse
+import os
 import time
 import tracemalloc
 
@@ -147,6 +148,12 @@ def main():
     else:
         print(f"torch {torch.__version__}, {torch.get_num_threads()} threads by default")
     default_threads = blas[0]["num_threads"] if blas else 1
+    for name in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
+        if name in os.environ:
+            print(
+                f"{name}={os.environ[name]} is set: OpenBLAS may not use this CPU's own kernel "
+                "(make bench runs without it)"
+            )
 
     print(
         f"\nOne step of the {D}-{H}-{K} VAE, batch {B}, Adam, float32 "
