@@ -133,3 +133,37 @@ def test_reparameterized_samples_have_the_right_moments(rng):
 def test_bernoulli_backward_extremes_are_finite(logits):
     g = bernoulli_nll_backward(np.full((1, 3), logits), np.array([[0.0, 0.5, 1.0]], np.float32))
     assert np.isfinite(g).all()
+
+
+def test_kl_of_a_nearly_collapsed_dimension_is_not_negative():
+    """In float32, exp(s) - 1 - s rounds below 0 for s near 0; expm1 keeps the KL >= 0."""
+    logvar = np.linspace(-1e-3, 1e-3, 20001, dtype=np.float32)[:, None]
+    kl = kl_normal(np.zeros_like(logvar), logvar)
+    assert kl.dtype == np.float32 and (kl >= 0).all()
+    exact = 0.5 * (np.expm1(logvar.astype(np.float64)) - logvar.astype(np.float64))[:, 0]
+    assert np.allclose(kl, exact, rtol=1e-3, atol=1e-12)
+
+
+def test_gaussian_nll_with_integer_means_keeps_logvar():
+    """Integer arrays compute in float64; logvar is not truncated to an integer."""
+    mean, x = np.array([[0, 1]]), np.array([[0.5, 1.0]])
+    value = gaussian_nll(mean, x, 0.7)
+    expected = 0.5 * (2 * (np.log(2 * np.pi) + 0.7) + 0.25 / np.exp(0.7))
+    assert value == pytest.approx([expected])
+    dmean, _ = gaussian_nll_backward(mean, x, 0.7)
+    assert np.allclose(dmean, (mean - x) / np.exp(0.7))
+
+
+def test_gradcheck_perturbs_views_in_place(rng):
+    """mu and logvar as column slices of one (B, 2K) array, as the encoder returns them."""
+    h = rng.standard_normal((4, 6))
+    mu, logvar = h[:, :3], h[:, 3:]  # views, not contiguous
+    dmu, dlogvar = kl_normal_backward(mu, logvar)
+    errors = gradcheck(
+        lambda: kl_normal(mu, logvar).sum(),
+        {"mu": mu, "logvar": logvar},
+        {"mu": dmu, "logvar": dlogvar},
+    )
+    assert max(errors.values()) < TOL, errors
+    wrong = gradcheck(lambda: kl_normal(mu, logvar).sum(), {"mu": mu}, {"mu": 2 * dmu})
+    assert wrong["mu"] > 0.1  # a wrong gradient is still caught through a view

@@ -25,6 +25,22 @@ def test_vae_gradients_with_fixed_eps(rng, likelihood, hidden):
     assert max(errors.values()) < TOL, errors
 
 
+@pytest.mark.parametrize("obs_std", [0.3, 2.0])
+def test_gaussian_vae_with_obs_std(rng, obs_std):
+    """The observation noise enters the loss and the gradients (obs_std = 1 would hide it)."""
+    model = VAE(5, (6,), 3, rng=rng, likelihood="gaussian", obs_std=obs_std, dtype=np.float64)
+    model.beta = 0.7
+    x, eps = rng.random((3, 5)), rng.standard_normal((3, 3))
+    loss, grads = model.loss_and_grads(x, eps=eps)
+    errors = gradcheck(lambda: model.loss_and_grads(x, eps=eps)[0], model.params, grads)
+    assert max(errors.values()) < TOL, errors
+    mu, logvar = model.encode(x)
+    mean = model.decoder.forward(mu + np.exp(0.5 * logvar) * eps)
+    log_px = -0.5 * (np.log(2 * np.pi * obs_std**2) + (x - mean) ** 2 / obs_std**2).sum(axis=1)
+    kl = 0.5 * (mu**2 + np.exp(logvar) - 1 - logvar).sum(axis=1)
+    assert loss == pytest.approx(np.mean(-log_px + 0.7 * kl), rel=1e-12)
+
+
 def test_vae_gradients_with_beta(rng):
     model = small_vae(rng)
     model.beta = 0.3
@@ -51,10 +67,16 @@ def test_loss_is_mean_negative_elbo_and_parts_add_up(rng):
     assert isinstance(elbo, np.ndarray) and elbo.shape == elbo.recon.shape == elbo.kl.shape == (6,)
     assert np.allclose(elbo, -(elbo.recon + elbo.kl))
     assert (elbo.recon > 0).all() and (elbo.kl > 0).all()
+    mu, logvar = model.encode(x)  # each part is what its name says, recomputed here
+    z = mu + np.exp(0.5 * logvar) * eps
+    assert np.allclose(elbo.kl, 0.5 * (mu**2 + np.exp(logvar) - 1 - logvar).sum(axis=1))
+    logits = model.decoder.forward(z)
+    log_px = (x * logits - np.logaddexp(0, logits)).sum(axis=1)  # log Bernoulli(x | sigmoid)
+    assert np.allclose(elbo.recon, -log_px)
+    model.loss_and_grads(x, eps=eps)
+    assert model.stats == pytest.approx({"recon": elbo.recon.mean(), "kl": elbo.kl.mean()})
     assert model.loss_and_grads(x, eps=eps)[0] == pytest.approx(-elbo.mean())
     assert type(elbo * 2) is np.ndarray and elbo[:2].recon is None  # parts stay with the values
-    mu, logvar = model.encode(x)
-    z = mu + np.exp(0.5 * logvar) * eps
     assert np.allclose(model.decode(z), 1 / (1 + np.exp(-model.decoder.forward(z))))
 
 
@@ -225,3 +247,16 @@ def test_extreme_parameters_give_finite_loss_and_grads(rng):
     model.params["dec.2.b"][:] = -1e4
     loss, grads = model.loss_and_grads(x, eps=np.ones((4, 3), np.float32))
     assert np.isfinite(loss) and all(np.isfinite(g).all() for g in grads.values())
+
+
+def test_numpy_scalar_beta_keeps_float32_gradients(rng):
+    model = VAE(5, (6,), 3, rng=rng)
+    model.beta = np.float64(0.5)  # e.g. from an np.linspace schedule
+    _, grads = model.loss_and_grads(rng.random((4, 5)).astype(np.float32), rng=rng)
+    assert all(g.dtype == np.float32 for g in grads.values())
+
+
+@pytest.mark.parametrize("obs_std", [0.0, -1.0, np.inf, np.nan])
+def test_obs_std_must_be_positive_and_finite(rng, obs_std):
+    with pytest.raises(ValueError, match="obs_std"):
+        VAE(5, (6,), 3, rng=rng, likelihood="gaussian", obs_std=obs_std)

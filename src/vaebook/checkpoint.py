@@ -25,6 +25,8 @@ def save(model, path):
     for name, p in model.params.items():
         if not isinstance(p, np.ndarray) or p.dtype.kind != "f":
             raise ValueError(f"parameter {name} is not a float array, cannot be saved")
+        if not np.isfinite(p).all():  # load would refuse it: better not to write it at all
+            raise ValueError(f"parameter {name} has NaN or infinite entries, cannot be saved")
     config = json.dumps({"format": FORMAT, **model.config})
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".npz")
@@ -55,7 +57,10 @@ def load(path, model=None):
     """
     path = os.fspath(path)
     try:
-        with np.load(path, allow_pickle=False) as data:
+        data = np.load(path, allow_pickle=False)
+        if not isinstance(data, np.lib.npyio.NpzFile):
+            raise ValueError("it holds a single array, not an .npz archive")
+        with data:
             arrays = {name: data[name] for name in data.files}
     except (zipfile.BadZipFile, EOFError, OSError, ValueError) as err:
         if isinstance(err, FileNotFoundError):
@@ -65,11 +70,19 @@ def load(path, model=None):
         ) from err
     if "__config__" not in arrays:
         raise ValueError(f"{path} has no '__config__' entry: not a vaebook checkpoint")
-    config = json.loads(str(arrays.pop("__config__")))
-    if config.get("format") != FORMAT or config.get("class") not in CLASSES:
-        raise ValueError(f"{path}: unsupported checkpoint format or class in {config}")
+    try:
+        config = json.loads(str(arrays.pop("__config__")))
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: its '__config__' entry is not JSON: {err}") from err
+    if not isinstance(config, dict) or config.get("format") != FORMAT:
+        raise ValueError(f"{path}: unsupported checkpoint format in {config}")
+    if config.get("class") not in CLASSES:
+        raise ValueError(f"{path}: unknown model class in {config}")
     if model is None:
-        model = _build(config)
+        try:
+            model = _build(config)
+        except (KeyError, TypeError, ValueError) as err:
+            raise ValueError(f"{path}: {config} does not describe a model: {err!r}") from err
     elif {**model.config, "format": FORMAT} != config:
         raise ValueError(
             f"{path} holds a {config}, which does not match the model's {model.config}"
@@ -79,10 +92,11 @@ def load(path, model=None):
             f"{path}: parameter names {sorted(arrays)} do not match {sorted(model.params)}"
         )
     for name, p in model.params.items():
-        if arrays[name].shape != p.shape:
-            raise ValueError(
-                f"{path}: {name} has shape {arrays[name].shape}, model needs {p.shape}"
-            )
+        a = arrays[name]
+        if a.shape != p.shape:
+            raise ValueError(f"{path}: {name} has shape {a.shape}, model needs {p.shape}")
+        if a.dtype.kind != "f" or not np.isfinite(a).all():
+            raise ValueError(f"{path}: {name} is not an array of finite floats ({a.dtype})")
     for name, p in model.params.items():
         p[...] = arrays[name]
     return model

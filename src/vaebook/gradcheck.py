@@ -9,18 +9,18 @@ import numpy as np
 def numerical_grad(f, p, h=1e-5):
     """Central differences (f(p + h e_i) - f(p - h e_i)) / 2h for every entry i of array p.
 
-    `f()` reads p (which is perturbed in place and restored). Use float64.
+    `f()` reads p (which is perturbed in place and restored). Use float64. p may be a view
+    (a slice of a larger array): each entry is perturbed where it lives, never in a copy.
     """
-    grad = np.zeros_like(p, dtype=np.float64)
-    flat, gflat = p.reshape(-1), grad.reshape(-1)
-    for i in range(flat.size):
-        old = flat[i]
-        flat[i] = old + h
+    grad = np.zeros(p.shape, dtype=np.float64)
+    for i in np.ndindex(p.shape):
+        old = p[i]
+        p[i] = old + h
         f_plus = f()
-        flat[i] = old - h
+        p[i] = old - h
         f_minus = f()
-        flat[i] = old
-        gflat[i] = (f_plus - f_minus) / (2 * h)
+        p[i] = old
+        grad[i] = (f_plus - f_minus) / (2 * h)
     return grad
 
 

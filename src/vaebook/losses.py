@@ -41,19 +41,24 @@ def bernoulli_nll_backward(logits, x):
     return d_logits
 
 
+def _float_type(*arrays):
+    """The float dtype the arrays compute in: float32 stays float32, integers become float64."""
+    return np.result_type(*arrays, 1.0)
+
+
 def gaussian_nll(mean, x, logvar=0.0):
     """-log N(x | mean, exp(logvar)) = ½ [log 2π + logvar + (x - mean)² / exp(logvar)], sum over D.
 
     mean, x: (B, D); logvar broadcasts against them (a number, (D,) or (B, D)) -> (B,).
     """
-    logvar = np.asarray(logvar, dtype=mean.dtype)
+    logvar = np.asarray(logvar, dtype=_float_type(mean, x))
     sq = (x - mean) ** 2 * np.exp(-logvar)
     return 0.5 * (LOG_2PI + logvar + sq).sum(axis=1)  # a Python float keeps float32 float32
 
 
 def gaussian_nll_backward(mean, x, logvar=0.0):
     """Gradients of the summed Gaussian NLL: (dmean, dlogvar), dlogvar shaped like (B, D)."""
-    logvar = np.asarray(logvar, dtype=mean.dtype)
+    logvar = np.asarray(logvar, dtype=_float_type(mean, x))
     inv_var = np.exp(-logvar)
     dmean = (mean - x) * inv_var
     dlogvar = 0.5 * (1 - (x - mean) ** 2 * inv_var)
@@ -75,12 +80,14 @@ def kl_normal(mu, logvar):
 
     mu, logvar: (B, K) -> (B,). Derived in notebooks/03_kl_divergence.ipynb.
     """
-    return 0.5 * (mu * mu + np.exp(logvar) - 1 - logvar).sum(axis=1)
+    # exp(s) - 1 as expm1(s): for s near 0 it keeps the digits that exp(s) - 1 cancels, so the
+    # KL of a nearly collapsed dimension is never rounded below zero.
+    return 0.5 * (mu * mu + np.expm1(logvar) - logvar).sum(axis=1)
 
 
 def kl_normal_backward(mu, logvar):
     """Gradients of the summed KL: dmu = mu, dlogvar = ½ (exp(logvar) - 1).   (B, K) each."""
-    return mu, 0.5 * (np.exp(logvar) - 1)
+    return mu, 0.5 * np.expm1(logvar)
 
 
 class Reparameterize:

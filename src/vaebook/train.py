@@ -38,6 +38,13 @@ def fit(model, x, *, epochs, batch_size, optimizer, rng, x_val=None, progress=Tr
         raise ValueError(f"x must be a non-empty (N, D) array, got shape {x.shape}")
     if int(epochs) < 0 or int(batch_size) < 1:
         raise ValueError(f"need epochs >= 0 and batch_size >= 1, got {epochs}, {batch_size}")
+    if x_val is not None:  # checked now, not after the first epoch of training
+        x_val = np.asarray(x_val)
+        if x_val.ndim != 2 or len(x_val) == 0 or x_val.shape[1] != x.shape[1]:
+            raise ValueError(
+                f"x_val must be a non-empty (M, {x.shape[1]}) array like x, got shape "
+                f"{x_val.shape}"
+            )
     rng = np.random.default_rng(rng)
     val_rng = np.random.default_rng(
         rng.integers(2**63)

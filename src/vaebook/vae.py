@@ -33,10 +33,11 @@ class VAE(_Model):
         super().__init__(x_dim, hidden, z_dim, dtype)
         if likelihood not in LIKELIHOODS:
             raise ValueError(f"unknown likelihood {likelihood!r}; choose one of {LIKELIHOODS}")
-        if not obs_std > 0:
-            raise ValueError(f"obs_std must be positive, got {obs_std}")
+        if not 0 < obs_std < np.inf:
+            raise ValueError(f"obs_std must be a positive finite number, got {obs_std}")
         self.likelihood, self._bounded = likelihood, likelihood == "bernoulli"
-        self.obs_logvar = 2 * np.log(float(obs_std))
+        self.obs_std = float(obs_std)  # kept as given: the config must rebuild it exactly
+        self.obs_logvar = 2 * np.log(self.obs_std)
         self.beta = 1.0
         self._build(2 * self.z_dim, rng)  # the encoder's last layer outputs (mu, logvar)
         self.reparam = Reparameterize()
@@ -100,7 +101,8 @@ class VAE(_Model):
         z = self.reparam.forward(mu, logvar, eps)  # (B, K)
         out = self.decoder.forward(z)  # (B, D)
         recon, kl = self._nll(out, x), kl_normal(mu, logvar)  # (B,) each
-        loss = float(np.mean(recon + self.beta * kl))
+        beta = float(self.beta)  # a Python float: a NumPy float64 would upcast float32 gradients
+        loss = float(np.mean(recon + beta * kl))
 
         # Backward: the forward read in reverse, the batch mean giving the 1/B.
         scale = 1.0 / len(x)
@@ -109,8 +111,8 @@ class VAE(_Model):
         dz = self.decoder.backward(d_out)
         dmu, dlogvar = self.reparam.backward(dz)
         dmu_kl, dlogvar_kl = kl_normal_backward(mu, logvar)
-        dmu = dmu + (self.beta * scale) * dmu_kl
-        dlogvar = dlogvar + (self.beta * scale) * dlogvar_kl
+        dmu = dmu + (beta * scale) * dmu_kl
+        dlogvar = dlogvar + (beta * scale) * dlogvar_kl
         self.encoder.backward(np.concatenate([dmu, dlogvar], axis=1))  # (B, 2K)
         self.stats = {"recon": float(recon.mean()), "kl": float(kl.mean())}
         return loss, self._grads()
@@ -147,5 +149,5 @@ class VAE(_Model):
     def config(self):
         return super().config | {
             "likelihood": self.likelihood,
-            "obs_std": float(np.exp(0.5 * self.obs_logvar)),
+            "obs_std": self.obs_std,
         }
