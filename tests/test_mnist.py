@@ -72,7 +72,7 @@ def server():
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self):
             hits.append(self.path)
-            body = files.get(self.path.rsplit("/", 1)[-1])
+            body = files.get(self.path, files.get(self.path.rsplit("/", 1)[-1]))  # path, or name
             if body is None:
                 self.send_error(404)
                 return
@@ -128,6 +128,25 @@ def test_next_mirror_is_tried_when_one_is_down(server, monkeypatch, tmp_path, rn
         "mnist", data_dir=tmp_path, base_url=(dead_url(), server.url), progress=False
     )
     assert split.x_train.shape == (6, 784) and len(server.hits) == 4
+
+
+def test_a_mirror_serving_a_wrong_file_does_not_stop_the_next(server, monkeypatch, tmp_path, rng):
+    files, _ = fake_files(rng)
+    pin(monkeypatch, "mnist", files)
+    server.files.update(files)
+    other, _ = fake_files(np.random.default_rng(99))  # what a wrong mirror serves instead
+    server.files.update({f"/mnist/wrong/{name}": body for name, body in other.items()})
+    wrong = server.url + "wrong/"
+    split = load_mnist("mnist", data_dir=tmp_path, base_url=(wrong, server.url), progress=False)
+    assert split.x_train.shape == (6, 784)
+    assert sum("/wrong/" in h for h in server.hits) == 4  # each file was tried there first
+
+
+def test_malformed_url_is_not_reported_as_a_hash_mismatch(monkeypatch, tmp_path, rng):
+    files, _ = fake_files(rng)
+    pin(monkeypatch, "mnist", files)
+    with pytest.raises(DataMissingError, match="127.0.0.1:1/mnist/"):
+        load_mnist("mnist", data_dir=tmp_path, base_url="127.0.0.1:1/mnist/", progress=False)
 
 
 def test_wrong_hash_is_refused_and_nothing_is_saved(server, monkeypatch, tmp_path, rng):

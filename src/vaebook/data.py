@@ -208,10 +208,10 @@ def _fetch(kind, name, folder, download, base_url, progress):
     """Download `name` into `folder`, verified against REGISTRY; DataMissingError if impossible."""
     import pooch
 
-    reason = "download=False"
+    reason, mismatched = "download=False", []
     if download:
         downloader = pooch.HTTPDownloader(progressbar=progress, timeout=60)
-        for url in _mirrors(kind, base_url):
+        for url in _mirrors(kind, base_url):  # in order, until one serves the right file
             try:
                 path = pooch.retrieve(
                     url + name,
@@ -220,15 +220,21 @@ def _fetch(kind, name, folder, download, base_url, progress):
                     path=folder,
                     downloader=downloader,
                 )
-            except ValueError as err:  # pooch deleted the download: nothing half-written remains
-                raise ValueError(
-                    f"{url + name} does not match its pinned SHA-256 {REGISTRY[kind][name]} "
-                    f"(corrupt or changed file); nothing was saved in {folder}. {err}"
-                ) from err
-            except OSError as err:  # requests' errors are OSErrors: offline, refused, HTTP 404
+            # First: requests' errors are OSErrors (offline, refused, HTTP 404), and those for
+            # a malformed URL are ValueErrors too, which must not read as a hash mismatch.
+            except OSError as err:
                 reason = f"{url + name}: {err}"
                 continue
+            except ValueError as err:  # pooch deleted the download: nothing half-written remains
+                mismatched.append(f"{url + name} ({err})")
+                continue
             return Path(path)
+    if mismatched:
+        raise ValueError(
+            f"{name} does not match its pinned SHA-256 {REGISTRY[kind][name]} at any mirror "
+            f"that served it (corrupt or changed file); nothing was saved in {folder}. Served "
+            "by: " + "; ".join(mismatched)
+        )
     raise DataMissingError(_missing_message(kind, folder, reason))
 
 
