@@ -70,10 +70,20 @@ def test_plots_label_their_axes(rng):
         plot.latent_scatter(np.zeros((3, 3)), [0, 1, 2])
 
 
-def test_live_slider_does_not_run_until_asked():
-    calls = []
+def test_live_slider_does_not_run_until_asked(monkeypatch):
+    shown, calls = [], []
+    monkeypatch.setattr(widgets.widgets.interaction, "display", shown.append)
     assert vw.live_slider(lambda n: calls.append(n), n=(1, 10)) is None
-    assert calls == []
+    assert len(shown) == 1 and calls == []  # displayed, but nothing ran yet
+    (slider,) = (c for c in shown[0].children if isinstance(c, widgets.IntSlider))
+    (button,) = (c for c in shown[0].children if isinstance(c, widgets.Button))
+    assert (slider.min, slider.max, slider.value) == (1, 10, 5)
+    button.click()
+    assert calls == [5]  # once, with the slider's value
+    slider.value = 8
+    assert calls == [5]  # moving the slider alone runs nothing
+    button.click()
+    assert calls == [5, 8]
 
 
 def test_glue_number_stores_plain_python_numbers(monkeypatch):

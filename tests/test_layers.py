@@ -84,8 +84,17 @@ def test_mlp_rejects_bad_arguments(rng):
         mlp((3,), rng=rng)
 
 
-def test_init_is_seeded():
-    a = Linear(4, 3, rng=np.random.default_rng(0))
-    b = Linear(4, 3, rng=np.random.default_rng(0))
-    assert np.array_equal(a.params["W"], b.params["W"])
-    assert np.abs(a.params["W"]).max() <= 0.5  # uniform in ±1/sqrt(4)
+def test_init_is_seeded_and_uniform_like_pytorch():
+    # PyTorch's nn.Linear: W and b uniform in ±1/sqrt(d_in), whose std is bound/sqrt(3).
+    layer = Linear(100, 10_000, rng=np.random.default_rng(0), dtype=np.float64)
+    bound = 1 / np.sqrt(100)
+    for name, p in layer.params.items():  # 10^6 and 10^4 draws
+        assert 0.99 * bound < np.abs(p).max() <= bound, name
+        assert p.min() < -0.99 * bound and p.max() > 0.99 * bound, name
+        assert abs(p.std() / (bound / np.sqrt(3)) - 1) < 0.02, name
+        assert abs(p.mean()) < 0.02 * bound, name
+    again = Linear(100, 10_000, rng=np.random.default_rng(0), dtype=np.float64)
+    other = Linear(100, 10_000, rng=np.random.default_rng(1), dtype=np.float64)
+    for name in ("W", "b"):
+        assert np.array_equal(layer.params[name], again.params[name]), name
+        assert not np.array_equal(layer.params[name], other.params[name]), name

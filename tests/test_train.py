@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from vaebook import SGD, VAE, Adam, Autoencoder, fit, load_digits
+from vaebook import SGD, VAE, Adam, Autoencoder, fit, kl_normal, load_digits
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +41,75 @@ def test_history_records_every_epoch(digits):
         assert len(getattr(history, key)) == 3, key
     assert history.steps == 3 * 15  # 1500 training digits in batches of 100
     assert np.allclose(np.array(history.recon) + history.kl, history.loss)
+
+
+def quick_fit(model, x, **kwargs):
+    options = dict(epochs=2, batch_size=100, optimizer=Adam(1e-3), rng=7, progress=False)
+    return fit(model, x, **options | kwargs)
+
+
+def test_x_val_never_shifts_training(digits):
+    a, b = VAE(64, (16,), 3, rng=0), VAE(64, (16,), 3, rng=0)
+    quick_fit(a, digits.x_train[:300], epochs=3)
+    quick_fit(b, digits.x_train[:300], epochs=3, x_val=digits.x_test[:50])
+    assert all(np.array_equal(a.params[k], b.params[k]) for k in a.params)
+
+
+def test_val_loss_weights_the_kl_by_beta(digits):
+    # elbo = -(recon + kl) with the closed-form kl, so whatever noise validation draws,
+    # val_loss = mean(recon + beta kl) = -val_elbo + (beta - 1) mean(kl).
+    model, x_val = VAE(64, (16,), 3, rng=0), digits.x_test[:50]
+    model.beta = 0.25
+    kl = []
+    history = quick_fit(
+        model,
+        digits.x_train[:300],
+        optimizer=Adam(1e-2),  # enough to pull the KL away from 0 in two epochs
+        x_val=x_val,
+        callback=lambda epoch, m, h: kl.append(float(kl_normal(*m.encode(x_val)).mean())),
+    )
+    assert min(kl) > 0.5  # so that beta makes a visible difference (val_elbo is about -40)
+    expected = -np.array(history.val_elbo) + (model.beta - 1) * np.array(kl)
+    assert np.allclose(history.val_loss, expected, rtol=1e-5)
+
+
+def record_batches(model, monkeypatch):
+    """Wrap model.loss_and_grads: a list of (batch size, loss, recon, closed-form kl) per call."""
+    records, loss_and_grads = [], model.loss_and_grads
+
+    def recording(xb, **kwargs):
+        kl = float(kl_normal(*model.encode(xb)).mean())  # at the parameters of this step
+        loss, grads = loss_and_grads(xb, **kwargs)
+        records.append((len(xb), loss, model.stats["recon"], kl))
+        return loss, grads
+
+    monkeypatch.setattr(model, "loss_and_grads", recording)
+    return records
+
+
+def test_history_weights_a_partial_last_batch_per_example(digits, monkeypatch):
+    model = VAE(64, (16,), 3, rng=0)
+    model.beta = 0.5
+    records = record_batches(model, monkeypatch)
+    history = quick_fit(model, digits.x_train[:250], epochs=1)  # batches of 100, 100, 50
+    n, loss, recon, kl = np.array(records).T
+    assert list(n) == [100, 100, 50] and history.steps == 3
+    assert np.isclose(history.loss[0], (n * loss).sum() / 250, rtol=1e-12)
+    assert np.isclose(history.recon[0], (n * recon).sum() / 250, rtol=1e-12)
+    assert np.isclose(history.kl[0], (n * kl).sum() / 250, rtol=1e-6)
+    assert not np.isclose(history.loss[0], loss.mean(), rtol=1e-6)  # the weights matter here
+
+
+def test_history_kl_is_the_closed_form_kl_and_recon_the_rest(digits, monkeypatch):
+    model = VAE(64, (16,), 3, rng=0)
+    records = record_batches(model, monkeypatch)
+    history = quick_fit(model, digits.x_train[:200], epochs=2)
+    n, loss, recon, kl = np.array(records).T
+    for epoch in range(2):
+        steps = slice(2 * epoch, 2 * epoch + 2)
+        assert np.isclose(history.kl[epoch], kl[steps].mean(), rtol=1e-6)
+        assert np.isclose(history.recon[epoch], (loss - kl)[steps].mean(), rtol=1e-6)
+    assert min(history.recon) > 5 * max(history.kl)  # so a swap of the two would show
 
 
 def test_vae_learns_the_digits(digits):
@@ -102,6 +171,18 @@ def test_fit_rejects_bad_arguments(digits):
         fit(model, np.zeros((0, 64)), epochs=1, batch_size=10, optimizer=Adam(), rng=0)
     with pytest.raises(ValueError, match="batch_size"):
         fit(model, digits.x_train, epochs=1, batch_size=0, optimizer=Adam(), rng=0)
+    before = {k: p.copy() for k, p in model.params.items()}
+    with pytest.raises(ValueError, match=r"x_val must be a non-empty \(M, 64\) array"):
+        fit(
+            model,
+            digits.x_train,
+            epochs=1,
+            batch_size=100,
+            optimizer=Adam(),
+            rng=0,
+            x_val=digits.x_test[:, :63],
+        )
+    assert all(np.array_equal(p, before[k]) for k, p in model.params.items())  # before training
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         fit(
             model,
