@@ -173,15 +173,7 @@ def test_fit_rejects_bad_arguments(digits):
         fit(model, digits.x_train, epochs=1, batch_size=0, optimizer=Adam(), rng=0)
     before = {k: p.copy() for k, p in model.params.items()}
     with pytest.raises(ValueError, match=r"x_val must be a non-empty \(M, 64\) array"):
-        fit(
-            model,
-            digits.x_train,
-            epochs=1,
-            batch_size=100,
-            optimizer=Adam(),
-            rng=0,
-            x_val=digits.x_test[:, :63],
-        )
+        quick_fit(model, digits.x_train, x_val=digits.x_test[:, :63])
     assert all(np.array_equal(p, before[k]) for k, p in model.params.items())  # before training
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         fit(
