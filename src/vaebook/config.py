@@ -18,3 +18,8 @@ def steps(n: int, fast: int = 10) -> int:
     if n < 0 or fast < 0:
         raise ValueError(f"steps needs non-negative counts, got n={n}, fast={fast}")
     return fast if is_fast() else n
+
+
+# The one-image experiments of chapters 05-07 (the original project's setting: a batch of one
+# "5", full batch, Adam): one setting, so that their numbers can be compared across chapters.
+ONE_IMAGE = {"hidden": (128,), "z_dim": 2, "lr": 1e-2, "snapshots": (5, 10)}

@@ -2,6 +2,16 @@
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.colors import ListedColormap
+
+# Okabe & Ito's colour-blind-safe palette (black left out): for lines and groups being compared.
+OKABE_ITO = ("#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7")
+# Ten digit classes: Okabe-Ito, then grey, black and a dark purple, each with its own marker so
+# that no class is told apart by colour alone.
+CLASS_COLORS = (*OKABE_ITO, "#999999", "#000000", "#6A3D9A")
+CLASS_MARKERS = ("o", "s", "^", "v", "D", "P", "X", "*", "<", ">")
+CLASS_CMAP = ListedColormap(CLASS_COLORS, name="vaebook_classes")
+LINE_STYLES = ("-", "--", "-.", ":", (0, (5, 1, 1, 1)), (0, (1, 1)), (0, (3, 1, 1, 1, 1, 1)))
 
 
 def image_grid(images, *, shape=None, ncols=10, titles=None, axes=None, size=1.0):
@@ -42,8 +52,14 @@ def curves(series, *, xlabel="epoch", ylabel="nats", title=None, ax=None, logy=F
     """Line plot of named series {label: values}; x runs 1..len. Returns the figure."""
     if ax is None:
         _, ax = plt.subplots(figsize=(5, 3.2))
-    for label, values in series.items():
-        ax.plot(np.arange(1, len(values) + 1), values, label=label)
+    for i, (label, values) in enumerate(series.items()):
+        ax.plot(
+            np.arange(1, len(values) + 1),
+            values,
+            label=label,
+            color=OKABE_ITO[i % len(OKABE_ITO)],
+            ls=LINE_STYLES[i % len(LINE_STYLES)],
+        )
     ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
     if logy:
         ax.set_yscale("log")
@@ -59,8 +75,25 @@ def latent_scatter(z, labels, *, ax=None, title=None):
         raise ValueError(f"latent_scatter draws 2-D codes, got shape {z.shape}")
     if ax is None:
         _, ax = plt.subplots(figsize=(4.5, 4))
-    points = ax.scatter(z[:, 0], z[:, 1], c=labels, cmap="tab10", s=6, vmin=-0.5, vmax=9.5)
-    ax.figure.colorbar(points, ax=ax, ticks=range(10), label="label")
+    labels = np.asarray(labels)
+    for c in np.unique(labels):
+        at = labels == c
+        ax.scatter(
+            *z[at].T,
+            s=8,
+            color=CLASS_COLORS[int(c) % 10],
+            marker=CLASS_MARKERS[int(c) % 10],
+            linewidths=0,
+            label=str(c),
+        )
+    ax.legend(
+        title="label",
+        fontsize=7,
+        markerscale=1.5,
+        loc="center left",
+        bbox_to_anchor=(1.0, 0.5),
+        frameon=False,
+    )
     ax.set(xlabel="$z_1$", ylabel="$z_2$", title=title)
     return ax.figure
 
