@@ -58,7 +58,7 @@ def test_checkpoint_is_read_without_pickle(tmp_path):
         arrays = {name: data[name] for name in data.files}  # an object array would raise here
     config = arrays.pop("__config__")
     assert config.dtype.kind == "U" and config.shape == ()  # one plain string
-    assert json.loads(str(config)) == {"format": checkpoint.FORMAT, **model.config}
+    assert json.loads(str(config)) == {"format": checkpoint.FORMAT, **model.config, "beta": 1.0}
     assert arrays.keys() == model.params.keys()
     assert all(a.dtype == np.float32 for a in arrays.values())
 
@@ -158,3 +158,103 @@ def test_damaged_checkpoints_name_the_file_and_the_problem(tmp_path):
         with pytest.raises(ValueError, match=problem) as err:
             load(path)
         assert name in str(err.value)
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
+def test_saved_file_follows_the_umask_like_open(tmp_path, umask):
+    old = os.umask(umask)
+    try:
+        save(VAE(6, (5,), 3, rng=0), tmp_path / "m.npz")
+        with open(tmp_path / "plain", "w"):
+            pass
+    finally:
+        os.umask(old)
+    mode = os.stat(tmp_path / "m.npz").st_mode & 0o777
+    assert mode == 0o666 & ~umask == os.stat(tmp_path / "plain").st_mode & 0o777
+
+
+def test_unreadable_file_says_permission_denied(tmp_path, monkeypatch):
+    path = tmp_path / "m.npz"
+    save(VAE(6, (5,), 3, rng=0), path)
+
+    def denied(*args, **kwargs):  # as np.load fails on a file without read permission
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(checkpoint.np, "load", denied)
+    with pytest.raises(PermissionError, match=f"cannot read {path}: permission denied"):
+        load(path)
+
+
+def test_read_only_folder_error_names_the_file_asked_for(tmp_path, monkeypatch):
+    path = tmp_path / "m.npz"
+    real_open = os.open
+
+    def read_only(name, flags, *args, **kwargs):
+        if os.path.dirname(os.fspath(name)) == str(tmp_path) and flags & os.O_CREAT:
+            raise PermissionError(13, "Permission denied", os.fspath(name))
+        return real_open(name, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", read_only)
+    with pytest.raises(PermissionError) as err:
+        save(VAE(6, (5,), 3, rng=0), path)
+    assert f"cannot write {path}" in str(err.value) and ".vaebook-tmp" not in str(err.value)
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_save_killed_midway_leaves_nothing_behind_the_next_save(tmp_path):
+    """kill -9 during a save: the target is untouched and the next save removes the leftover."""
+    import signal
+    import subprocess
+    import sys
+
+    path = tmp_path / "m.npz"
+    save(VAE(6, (5,), 3, rng=0), path)
+    before = path.read_bytes()
+    script = f"""
+import os, signal
+import numpy as np
+from vaebook import VAE, checkpoint, save
+
+def killed(f, **arrays):
+    f.write(b"PK half a file")
+    f.flush()
+    os.kill(os.getpid(), signal.SIGKILL)
+
+checkpoint.np.savez = killed
+save(VAE(6, (5,), 3, rng=1), {str(path)!r})
+"""
+    done = subprocess.run([sys.executable, "-c", script], check=False, timeout=120)
+    assert done.returncode == -signal.SIGKILL
+    left = sorted(os.listdir(tmp_path))
+    assert len(left) == 2 and left[0].endswith(".vaebook-tmp")  # the leftover, clearly ours
+    assert path.read_bytes() == before  # the checkpoint itself is intact
+    save(VAE(6, (5,), 3, rng=2), path)
+    assert os.listdir(tmp_path) == ["m.npz"]
+
+
+def test_another_processes_temporary_file_is_left_alone(tmp_path):
+    live = tmp_path / f".m.npz.{os.getppid()}.vaebook-tmp"  # a running process's save
+    live.write_bytes(b"in progress")
+    unrelated = tmp_path / ".m.npz.notes.vaebook-tmp"
+    unrelated.write_bytes(b"not ours")
+    save(VAE(6, (5,), 3, rng=0), tmp_path / "m.npz")
+    assert live.exists() and unrelated.exists()
+
+
+def test_beta_is_saved_and_restored(tmp_path):
+    model = VAE(6, (5,), 3, rng=0)
+    model.beta = 4.0
+    save(model, tmp_path / "m.npz")
+    assert load(tmp_path / "m.npz").beta == 4.0
+    other = VAE(6, (5,), 3, rng=1)
+    assert load(tmp_path / "m.npz", model=other) is other and other.beta == 4.0
+
+
+def test_a_value_too_large_for_the_models_dtype_is_refused(tmp_path):
+    model = VAE(6, (5,), 3, rng=0)  # float32
+    arrays = {k: p.astype(np.float64) for k, p in model.params.items()}
+    arrays["dec.0.b"][0] = 1e300  # finite in float64, inf in float32
+    config = json.dumps({"format": checkpoint.FORMAT, **model.config})
+    np.savez(tmp_path / "big.npz", __config__=np.array(config), **arrays)
+    with pytest.raises(ValueError, match=r"dec\.0\.b holds values up to 1e\+300, beyond"):
+        load(tmp_path / "big.npz")

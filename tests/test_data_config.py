@@ -7,6 +7,7 @@ matplotlib.use("Agg")
 import ipywidgets as widgets  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+from matplotlib import pyplot as plt  # noqa: E402
 
 from vaebook import binarize, load_digits, plot, steps  # noqa: E402
 from vaebook import widgets as vw
@@ -71,6 +72,7 @@ def test_plots_label_their_axes(rng):
 
 
 def test_live_slider_does_not_run_until_asked(monkeypatch):
+    monkeypatch.delenv("VAEBOOK_FAST", raising=False)  # as in the book: only a click runs it
     shown, calls = [], []
     monkeypatch.setattr(widgets.widgets.interaction, "display", shown.append)
     assert vw.live_slider(lambda n: calls.append(n), n=(1, 10)) is None
@@ -97,3 +99,43 @@ def test_glue_number_stores_plain_python_numbers(monkeypatch):
     pages.glue_numbers(b=np.int64(3), c="text", d=np.array(2.5))
     assert glued == {"a": 0.5, "b": 3, "c": "text", "d": 2.5}
     assert type(glued["a"]) is float and type(glued["b"]) is int
+
+
+def test_live_slider_runs_its_callback_once_at_the_smallest_settings_under_test(monkeypatch):
+    monkeypatch.setenv("VAEBOOK_FAST", "1")
+    monkeypatch.setattr(widgets.widgets.interaction, "display", lambda w: None)
+    calls = []
+
+    def callback(n, lr, kind, flag):
+        calls.append((n, lr, kind, flag))
+        plt.figure()  # closed again by run_at_smallest
+        print("discarded")
+
+    opened = len(plt.get_fignums())
+    vw.live_slider(
+        callback,
+        n=(3, 10),
+        lr=widgets.FloatLogSlider(value=1e-2, base=10, min=-4, max=-1),
+        kind=["b", "a"],
+        flag=True,
+    )
+    assert calls == [(3, pytest.approx(1e-4), "b", True)]
+    assert len(plt.get_fignums()) == opened
+
+
+def test_a_failing_live_slider_callback_fails_under_test(monkeypatch):
+    monkeypatch.setenv("VAEBOOK_FAST", "1")
+    monkeypatch.setattr(widgets.widgets.interaction, "display", lambda w: None)
+
+    def broken(epochs):
+        raise ZeroDivisionError(f"no steps at epochs={epochs}")
+
+    with pytest.raises(ZeroDivisionError, match="epochs=1"):
+        vw.live_slider(broken, epochs=(1, 200, 1))
+
+
+@pytest.mark.parametrize("test_size", [0.2, 297.5, True, "297"])
+def test_load_digits_wants_a_whole_number_of_test_images(test_size):
+    with pytest.raises(ValueError, match="test_size must be a whole number"):
+        load_digits(test_size=test_size)
+    assert len(load_digits(test_size=297.0).x_test) == 297  # a whole float is fine

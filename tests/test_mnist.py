@@ -170,14 +170,15 @@ def test_truncated_download_gives_a_clear_error(server, monkeypatch, tmp_path, r
         load_mnist("mnist", data_dir=tmp_path, base_url=server.url, progress=False)
 
 
-def test_truncated_local_file_gives_a_clear_error(tmp_path, rng):
+def test_truncated_local_file_gives_a_clear_error(monkeypatch, tmp_path, rng):
     files, arrays = fake_files(rng)
+    short = idx(arrays["t10k-images-idx3-ubyte.gz"])[:-100]  # a valid gzip of a short payload
+    files["t10k-images-idx3-ubyte.gz"] = gzip.compress(short)
+    pin(monkeypatch, "mnist", files)  # its hash matches: the pinned file itself is cut short
     folder = tmp_path / "mnist"
     folder.mkdir()
     for name, blob in files.items():
         (folder / name).write_bytes(blob)
-    short = idx(arrays["t10k-images-idx3-ubyte.gz"])[:-100]  # a valid gzip of a short payload
-    (folder / "t10k-images-idx3-ubyte.gz").write_bytes(gzip.compress(short))
     with pytest.raises(ValueError, match=r"t10k-images-idx3-ubyte\.gz: header promises"):
         load_mnist("mnist", data_dir=tmp_path, download=False)
 
@@ -212,9 +213,10 @@ def test_idx_round_trip_and_byte_order(tmp_path):
     assert np.array_equal(read_idx(path), values)
 
 
-def test_images_of_the_wrong_shape_are_refused(tmp_path, rng):
+def test_images_of_the_wrong_shape_are_refused(monkeypatch, tmp_path, rng):
     files, _ = fake_files(rng)
     files["train-images-idx3-ubyte.gz"] = gzip.compress(idx(np.zeros((6, 28, 27), np.uint8)))
+    pin(monkeypatch, "mnist", files)
     folder = tmp_path / "mnist"
     folder.mkdir()
     for name, blob in files.items():
@@ -285,3 +287,56 @@ def test_real_fashion_mnist_from_debian(tmp_path):
     assert 0.2 < split.x_train.mean() < 0.4  # grey levels, not a constant or a bad scaling
     assert np.array_equal(np.bincount(split.y_train), [6000] * 10)
     assert np.array_equal(np.bincount(split.y_test), [1000] * 10)
+
+
+def test_a_corrupt_cached_file_is_refused_and_kept(monkeypatch, tmp_path, rng):
+    files, _ = fake_files(rng)
+    pin(monkeypatch, "mnist", files)
+    folder = tmp_path / "mnist"
+    folder.mkdir()
+    for name, blob in files.items():
+        (folder / name).write_bytes(blob)
+    other, _ = fake_files(np.random.default_rng(99))  # well-formed idx, but not the pinned file
+    (folder / "train-labels-idx1-ubyte.gz").write_bytes(other["train-labels-idx1-ubyte.gz"])
+    with pytest.raises(ValueError, match=r"train-labels-idx1-ubyte\.gz does not match the pinned"):
+        load_mnist("mnist", data_dir=tmp_path, download=False)
+    # nothing is deleted: the file is the user's to inspect
+    assert (folder / "train-labels-idx1-ubyte.gz").read_bytes() == other[
+        "train-labels-idx1-ubyte.gz"
+    ]
+
+
+def test_a_corrupt_cached_file_is_replaced_by_a_verified_download(
+    server, monkeypatch, tmp_path, rng
+):
+    files, arrays = fake_files(rng)
+    server.files.update(files)
+    pin(monkeypatch, "mnist", files)
+    folder = tmp_path / "mnist"
+    folder.mkdir()
+    for name, blob in files.items():
+        (folder / name).write_bytes(blob)
+    (folder / "t10k-labels-idx1-ubyte.gz").write_bytes(gzip.compress(b"\0\0\x08\x01" + bytes(8)))
+    split = load_mnist("mnist", data_dir=tmp_path, base_url=server.url, progress=False)
+    assert np.array_equal(split.y_test, arrays["t10k-labels-idx1-ubyte.gz"])
+    assert server.hits == ["/mnist/t10k-labels-idx1-ubyte.gz"]  # only the bad one is fetched
+
+
+@needs_debian
+def test_a_corrupt_cache_does_not_shadow_debians_good_copy(tmp_path):
+    folder = tmp_path / "fashion"
+    folder.mkdir()
+    good = (DEBIAN_FASHION / "t10k-labels-idx1-ubyte.gz").read_bytes()
+    labels = np.frombuffer(gzip.decompress(good), np.uint8, offset=8).copy()
+    labels[:5] = (labels[:5] + 1) % 10  # five wrong labels, still a well-formed file
+    bad = gzip.compress(gzip.decompress(good)[:8] + labels.tobytes())
+    (folder / "t10k-labels-idx1-ubyte.gz").write_bytes(bad)
+    split = load_mnist("fashion", data_dir=tmp_path, download=False)
+    debian = np.frombuffer(gzip.decompress(good), np.uint8, offset=8)
+    assert np.array_equal(split.y_test, debian)  # Debian's labels, not the cache's
+    assert (folder / "t10k-labels-idx1-ubyte.gz").read_bytes() == bad  # kept as it was
+
+
+def test_load_mnist_refuses_a_dtype_that_is_not_float(tmp_path):
+    with pytest.raises(ValueError, match="dtype must be float32 or float64"):
+        load_mnist("mnist", data_dir=tmp_path, download=False, dtype=int)

@@ -230,7 +230,7 @@ def test_unknown_likelihood_and_bad_widths(rng):
         VAE(5, (6,), 3, rng=rng, likelihood="poisson")
     with pytest.raises(ValueError, match="unknown loss"):
         Autoencoder(5, (6,), 3, rng=rng, loss="l1")
-    with pytest.raises(ValueError, match="widths must be positive"):
+    with pytest.raises(ValueError, match="must be a positive whole number"):
         VAE(5, (0,), 3, rng=rng)
     with pytest.raises(ValueError, match="dtype"):
         VAE(5, (6,), 3, rng=rng, dtype=np.int32)
@@ -260,3 +260,40 @@ def test_numpy_scalar_beta_keeps_float32_gradients(rng):
 def test_obs_std_must_be_positive_and_finite(rng, obs_std):
     with pytest.raises(ValueError, match="obs_std"):
         VAE(5, (6,), 3, rng=rng, likelihood="gaussian", obs_std=obs_std)
+
+
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda: VAE(5, (32.5,), 2, rng=0), r"hidden\[0\] must be a positive whole number"),
+        (lambda: VAE(5, (6,), 2.7, rng=0), "z_dim must be a positive whole number"),
+        (lambda: Autoencoder(5.5, (6,), 2, rng=0), "x_dim must be a positive whole number"),
+        (lambda: VAE(5, (6,), True, rng=0), "z_dim must be a positive whole number"),
+        (lambda: VAE(5, (6,), 2, rng=0, obs_std="1"), "obs_std must be a positive finite"),
+        (lambda: VAE(5, (6,), 2, rng=0, dtype="int8"), "dtype must be float32 or float64"),
+    ],
+)
+def test_sizes_and_settings_are_not_silently_truncated(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
+    assert VAE(5, (6.0,), 2.0, rng=0).hidden == (6,)  # whole floats are accepted
+
+
+@pytest.mark.parametrize("k", [1.9, np.inf, 0, -3, "5"])
+def test_log_likelihood_wants_a_whole_number_of_samples(rng, k):
+    with pytest.raises(ValueError, match="k must be a positive whole number"):
+        small_vae(rng).log_likelihood(rng.random((2, 5)), k=k, rng=0)
+
+
+def test_boolean_data_is_accepted_as_zeros_and_ones(rng):
+    model = small_vae(rng)
+    x = rng.random((4, 5)) < 0.5
+    eps = rng.standard_normal((4, model.z_dim))
+    assert model.loss_and_grads(x, eps=eps)[0] == model.loss_and_grads(x.astype(float), eps=eps)[0]
+
+
+def test_out_of_range_message_shows_the_offending_value(rng):
+    x = np.ones((2, 5))
+    x[0, 0] = 1 + 1e-7
+    with pytest.raises(ValueError, match=r"values in \[1\.0, 1\.0000001"):
+        small_vae(rng).loss_and_grads(x, rng=rng)

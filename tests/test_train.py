@@ -147,6 +147,88 @@ def test_non_finite_loss_stops_with_a_clear_error(digits):
             progress=False,
         )
     assert all(np.isfinite(p).all() for p in model.params.values())
+    # restored to before the step that diverged: the model works and can be saved
+    loss, _ = model.loss_and_grads(digits.x_train, rng=0)
+    assert np.isfinite(loss) and loss < 100, loss
+
+
+def test_divergence_restores_the_parameters_and_the_optimizer_state(digits):
+    """The parameters and Adam's moments after the error are those of a run stopped before
+    the step whose result gave the non-finite loss."""
+    x = digits.x_train[:400]
+    model, adam = VAE(64, (32,), 4, rng=0), Adam(1e-3)
+    steps_seen = []
+
+    def poisoned(batch, *, rng):  # the fourth call returns a NaN loss
+        steps_seen.append(len(steps_seen))
+        loss, grads = VAE.loss_and_grads(model, batch, rng=rng)
+        return (np.nan if len(steps_seen) == 4 else loss), grads
+
+    model.loss_and_grads = poisoned
+    with pytest.raises(FloatingPointError, match="restored to their state after 2 steps"):
+        fit(model, x, epochs=1, batch_size=100, optimizer=adam, rng=0, progress=False)
+    # the same run, stopped after two steps: what the model and Adam must now hold
+    reference, ref_adam = VAE(64, (32,), 4, rng=0), Adam(1e-3)
+    calls = []
+
+    def counted(batch, *, rng):
+        calls.append(1)
+        return VAE.loss_and_grads(reference, batch, rng=rng)
+
+    reference.loss_and_grads = counted
+
+    class Stop(Exception):
+        pass
+
+    def stop_after_two(*args, _step=ref_adam.step):
+        if len(calls) == 3:
+            raise Stop
+        _step(*args)
+
+    ref_adam.step = stop_after_two
+    with pytest.raises(Stop):
+        fit(reference, x, epochs=1, batch_size=100, optimizer=ref_adam, rng=0, progress=False)
+    for name, p in model.params.items():
+        assert np.array_equal(p, reference.params[name]), name
+        assert np.array_equal(adam.v[name], ref_adam.v[name]), name
+        assert np.array_equal(adam.m_sum[name], ref_adam.m_sum[name]), name
+    assert adam.t == ref_adam.t == 2
+
+
+def test_a_non_finite_gradient_stops_before_the_step(digits):
+    model = VAE(64, (32,), 4, rng=0)
+    before = {k: p.copy() for k, p in model.params.items()}
+
+    def infinite_grads(batch, *, rng):
+        loss, grads = VAE.loss_and_grads(model, batch, rng=rng)
+        grads["dec.0.W"][0, 0] = np.inf
+        return loss, grads
+
+    model.loss_and_grads = infinite_grads
+    with pytest.raises(FloatingPointError, match="gradient of dec.0.W"):
+        fit(model, digits.x_train, epochs=1, batch_size=100, optimizer=Adam(), rng=0)
+    assert all(np.array_equal(p, before[k]) for k, p in model.params.items())
+
+
+@pytest.mark.parametrize(
+    "bad, match",
+    [(np.nan, "x_val contains NaN"), (1.5, r"x_val must lie in \[0, 1\]")],
+)
+def test_x_val_contents_are_checked_before_training(digits, bad, match):
+    model = VAE(64, (32,), 4, rng=0)
+    before = {k: p.copy() for k, p in model.params.items()}
+    x_val = digits.x_test.copy()
+    x_val[3, 7] = bad
+    with pytest.raises(ValueError, match=match):
+        quick_fit(model, digits.x_train, x_val=x_val)
+    assert all(np.array_equal(p, before[k]) for k, p in model.params.items())
+
+
+@pytest.mark.parametrize("epochs, batch_size", [(2.5, 100), (1, 99.5), (1, True)])
+def test_fit_wants_whole_numbers(digits, epochs, batch_size):
+    model = VAE(64, (32,), 4, rng=0)
+    with pytest.raises(ValueError, match="whole numbers"):
+        fit(model, digits.x_train, epochs=epochs, batch_size=batch_size, optimizer=Adam(), rng=0)
 
 
 def test_callback_can_stop_early(digits):

@@ -1,13 +1,13 @@
 """Save and load a model's parameters with its architecture, as a plain `.npz` file.
 
-The file holds one array per parameter and a JSON string "__config__"; it is read with
-`allow_pickle=False` and written to a temporary file that replaces the target only when
-complete, so a crash never leaves a half-written checkpoint behind.
+The file holds one array per parameter and a JSON string "__config__" (the architecture, and
+the VAE's `beta`); it is read with `allow_pickle=False` and written to a temporary file that
+replaces the target only when complete, so a crash never leaves a half-written checkpoint.
 """
 
+import contextlib
 import json
 import os
-import tempfile
 import zipfile
 
 import numpy as np
@@ -16,20 +16,32 @@ from .autoencoder import Autoencoder
 from .vae import VAE
 
 FORMAT = 1
+TMP_SUFFIX = ".vaebook-tmp"
 CLASSES = {"VAE": VAE, "Autoencoder": Autoencoder}
 
 
 def save(model, path):
-    """Write `model` to `path` atomically (a `.npz` suffix is not added; use it yourself)."""
+    """Write `model` (and its `beta`, if it has one) to `path` atomically.
+
+    A `.npz` suffix is not added; use it yourself. The file gets the permissions `open` would
+    give it (0666 less the umask). The temporary file is `.<name>.<pid>.vaebook-tmp` beside the
+    target; one left by a killed process is removed by the next save to the same target.
+    """
     path = os.fspath(path)
     for name, p in model.params.items():
         if not isinstance(p, np.ndarray) or p.dtype.kind != "f":
             raise ValueError(f"parameter {name} is not a float array, cannot be saved")
         if not np.isfinite(p).all():  # load would refuse it: better not to write it at all
             raise ValueError(f"parameter {name} has NaN or infinite entries, cannot be saved")
-    config = json.dumps({"format": FORMAT, **model.config})
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".npz")
+    state = {"beta": float(model.beta)} if hasattr(model, "beta") else {}
+    config = json.dumps({"format": FORMAT, **model.config, **state})
+    folder, base = os.path.split(os.path.abspath(path))
+    _remove_stale_temporaries(folder, base)
+    tmp = os.path.join(folder, f".{base}.{os.getpid()}{TMP_SUFFIX}")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)  # the umask applies
+    except OSError as err:
+        raise type(err)(err.errno, f"cannot write {path}: {err.strerror} in {folder}") from err
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, allow_pickle=False, __config__=np.array(config), **model.params)
@@ -41,8 +53,36 @@ def save(model, path):
         raise
 
 
+def _remove_stale_temporaries(folder, base):
+    """Delete `.<base>.<pid>.vaebook-tmp` files whose process no longer runs."""
+    prefix = f".{base}."
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return  # the write below reports the folder's problem
+    for name in names:
+        pid = name[len(prefix) : -len(TMP_SUFFIX)]
+        if not (name.startswith(prefix) and name.endswith(TMP_SUFFIX) and pid.isdigit()):
+            continue
+        if int(pid) == os.getpid() or _running(int(pid)):
+            continue
+        with contextlib.suppress(OSError):
+            os.unlink(os.path.join(folder, name))
+
+
+def _running(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # e.g. PermissionError: it exists, owned by someone else
+        return True
+    return True
+
+
 def _build(config):
     config = dict(config)
+    config.pop("beta", None)
     cls = CLASSES[config.pop("class")]
     config.pop("format")
     x_dim, hidden, z_dim = config.pop("x_dim"), tuple(config.pop("hidden")), config.pop("z_dim")
@@ -62,8 +102,10 @@ def load(path, model=None):
             raise ValueError("it holds a single array, not an .npz archive")
         with data:
             arrays = {name: data[name] for name in data.files}
+    except PermissionError as err:
+        raise PermissionError(err.errno, f"cannot read {path}: permission denied") from err
     except (zipfile.BadZipFile, EOFError, OSError, ValueError) as err:
-        if isinstance(err, FileNotFoundError):
+        if isinstance(err, FileNotFoundError | IsADirectoryError):
             raise
         raise ValueError(
             f"{path} is not a readable vaebook checkpoint (truncated or corrupt?): {err}"
@@ -78,6 +120,9 @@ def load(path, model=None):
         raise ValueError(f"{path}: unsupported checkpoint format in {config}")
     if config.get("class") not in CLASSES:
         raise ValueError(f"{path}: unknown model class in {config}")
+    beta = config.pop("beta", 1.0)  # files written before beta was saved: the ELBO's 1
+    if not isinstance(beta, int | float) or isinstance(beta, bool) or not np.isfinite(beta):
+        raise ValueError(f"{path}: beta must be a finite number, got {beta!r}")
     if model is None:
         try:
             model = _build(config)
@@ -97,6 +142,13 @@ def load(path, model=None):
             raise ValueError(f"{path}: {name} has shape {a.shape}, model needs {p.shape}")
         if a.dtype.kind != "f" or not np.isfinite(a).all():
             raise ValueError(f"{path}: {name} is not an array of finite floats ({a.dtype})")
+        if np.abs(a).max(initial=0) > np.finfo(p.dtype).max:
+            raise ValueError(
+                f"{path}: {name} holds values up to {np.abs(a).max():.3g}, beyond what the "
+                f"model's {p.dtype} can hold ({np.finfo(p.dtype).max:.3g}): they would become inf"
+            )
     for name, p in model.params.items():
         p[...] = arrays[name]
+    if hasattr(model, "beta"):
+        model.beta = float(beta)
     return model

@@ -1,6 +1,7 @@
 """Data sets as float arrays in [0, 1], one row per image."""
 
 import gzip
+import hashlib
 import math
 import os
 import struct
@@ -9,6 +10,8 @@ from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
+
+from .checks import float_dtype, whole_number
 
 
 class Split(NamedTuple):
@@ -29,10 +32,12 @@ def load_digits(*, test_size=297, dtype=np.float32):
     from sklearn.datasets import load_digits as sklearn_digits
 
     digits = sklearn_digits()
-    if not 0 < test_size < len(digits.target):
+    if not whole_number(test_size) or not 0 < test_size < len(digits.target):
         raise ValueError(
-            f"test_size must be between 1 and {len(digits.target) - 1}, got {test_size}"
+            f"test_size must be a whole number of images from 1 to {len(digits.target) - 1}, "
+            f"got {test_size!r}"
         )
+    test_size, dtype = int(test_size), float_dtype(dtype)
     x = (digits.data / 16.0).astype(dtype)  # (1797, 64)
     y = digits.target.astype(np.int64)
     order = np.random.default_rng(0).permutation(len(y))
@@ -69,9 +74,9 @@ URLS = {
 }
 URL_ENV = {"mnist": "VAEBOOK_MNIST_URL", "fashion": "VAEBOOK_FASHION_URL"}
 # SHA-256 of each file, in the order of FILES, as published (and as pinned in tensorflow/datasets'
-# url_checksums). A download must match it. Files already on disk are checked by their idx
-# structure instead: redistributors may rewrite the gzip header (Debian's Fashion-MNIST files
-# drop the stored file name and time; their compressed data are these files' data, byte for byte).
+# url_checksums). A download must match it, and so must a file already on disk, or else its
+# decompressed data must match RAW_REGISTRY: redistributors may rewrite the gzip header (Debian's
+# Fashion-MNIST files drop the stored file name and time).
 _SHA256 = {
     "mnist": """
         440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609
@@ -85,6 +90,16 @@ _SHA256 = {
         67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5""",
 }
 REGISTRY = {kind: dict(zip(FILES, h.split(), strict=True)) for kind, h in _SHA256.items()}
+# SHA-256 of the decompressed idx data, for copies whose gzip header was rewritten (Debian's
+# Fashion-MNIST files): the same pixels and labels, byte for byte, as the published files.
+_RAW_SHA256 = {
+    "fashion": """
+        c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888
+        bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9
+        5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b
+        0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34""",
+}
+RAW_REGISTRY = {kind: dict(zip(FILES, h.split(), strict=True)) for kind, h in _RAW_SHA256.items()}
 # Folders searched after the data folder: Debian's package dataset-fashion-mnist.
 SYSTEM_DIRS = {"mnist": (), "fashion": ("/usr/share/datasets/fashion-mnist",)}
 FASHION_CLASSES = tuple(
@@ -168,13 +183,29 @@ def load_mnist(
     """
     if kind not in NAMES:
         raise ValueError(f"kind must be one of {sorted(NAMES)}, got {kind!r}")
+    dtype = float_dtype(dtype)
     folder = data_root(data_dir) / kind
     paths = []
     for name in FILES:
-        found = [d / name for d in (folder, *map(Path, SYSTEM_DIRS[kind])) if (d / name).is_file()]
-        paths.append(
-            found[0] if found else _fetch(kind, name, folder, download, base_url, progress)
-        )
+        found, rejected = None, []
+        for candidate in (d / name for d in (folder, *map(Path, SYSTEM_DIRS[kind]))):
+            if candidate.is_file():
+                if _verified(kind, name, candidate):
+                    found = candidate
+                    break
+                rejected.append(str(candidate))  # corrupt or changed: look further, keep it
+        if found is None:
+            try:
+                found = _fetch(kind, name, folder, download, base_url, progress)
+            except DataMissingError as err:
+                if not rejected:
+                    raise
+                raise ValueError(
+                    f"{' and '.join(rejected)} does not match the pinned SHA-256 of {name} "
+                    "(a corrupt or changed file), and no good copy could be downloaded "
+                    f"({err.args[0].splitlines()[0]}). Delete it so it can be fetched again."
+                ) from err
+        paths.append(found)
     x_train, y_train = _images_and_labels(*paths[:2])
     x_test, y_test = _images_and_labels(*paths[2:])
     return Split(
@@ -183,6 +214,21 @@ def load_mnist(
         np.divide(x_test.reshape(len(x_test), -1), 255, dtype=dtype),  # (10000, 784)
         y_test.astype(np.int64),
     )
+
+
+def _verified(kind, name, path):
+    """Whether the file at `path` is the published `name`: its SHA-256, or its data's."""
+    blob = Path(path).read_bytes()
+    if hashlib.sha256(blob).hexdigest() == REGISTRY[kind][name]:
+        return True
+    raw_hash = RAW_REGISTRY.get(kind, {}).get(name)
+    if raw_hash is None:
+        return False
+    try:
+        raw = gzip.decompress(blob)
+    except (EOFError, gzip.BadGzipFile, zlib.error):
+        return False
+    return hashlib.sha256(raw).hexdigest() == raw_hash
 
 
 def _images_and_labels(image_path, label_path):

@@ -7,6 +7,7 @@ Derived in notebooks/05_autoencoder.ipynb and notebooks/06_vae.ipynb.
 
 import numpy as np
 
+from .checks import float_dtype, whole_number
 from .layers import mlp, sigmoid
 
 
@@ -35,15 +36,16 @@ class _Model:
     """What both models share: parameter naming, input checks, decoding."""
 
     def __init__(self, x_dim, hidden, z_dim, dtype):
-        hidden = tuple(int(h) for h in np.atleast_1d(hidden)) if hidden is not None else ()
-        if int(x_dim) < 1 or int(z_dim) < 1 or any(h < 1 for h in hidden):
-            raise ValueError(
-                f"widths must be positive: x_dim={x_dim}, hidden={hidden}, z_dim={z_dim}"
-            )
-        if np.dtype(dtype) not in (np.float32, np.float64):
-            raise ValueError(f"dtype must be float32 or float64, got {np.dtype(dtype)}")
-        self.x_dim, self.hidden, self.z_dim = int(x_dim), hidden, int(z_dim)
-        self.dtype = np.dtype(dtype)
+        hidden = tuple(np.atleast_1d(hidden).tolist()) if hidden is not None else ()
+        widths = {"x_dim": x_dim, "z_dim": z_dim} | {
+            f"hidden[{i}]": h for i, h in enumerate(hidden)
+        }
+        for name, width in widths.items():
+            if not whole_number(width) or width < 1:
+                raise ValueError(f"{name} must be a positive whole number, got {width!r}")
+        dtype = float_dtype(dtype)
+        self.x_dim, self.hidden, self.z_dim = int(x_dim), tuple(int(h) for h in hidden), int(z_dim)
+        self.dtype = dtype
 
     def _build(self, code_width, rng):
         """Encoder x -> hidden -> code_width, mirrored decoder z -> hidden -> x (ReLU between)."""
@@ -65,7 +67,7 @@ class _Model:
             raise ValueError(f"{name} must have shape (B, {width}), got {a.shape}")
         if a.shape[0] == 0:
             raise ValueError(f"{name} is an empty batch (B = 0)")
-        if not np.issubdtype(a.dtype, np.number) or np.iscomplexobj(a):
+        if a.dtype != bool and (not np.issubdtype(a.dtype, np.number) or np.iscomplexobj(a)):
             raise ValueError(f"{name} must hold real numbers, got dtype {a.dtype}")
         a = a.astype(self.dtype, copy=False)
         lo, hi = a.min(), a.max()  # NaN or ±inf anywhere shows up in one of the two
@@ -74,7 +76,7 @@ class _Model:
         if targets and self._bounded and (lo < 0 or hi > 1):
             raise ValueError(
                 f"{name} must lie in [0, 1] for a Bernoulli likelihood, "
-                f"got values in [{lo:.3g}, {hi:.3g}]"
+                f"got values in [{float(lo)!r}, {float(hi)!r}]"
             )
         return a
 

@@ -48,6 +48,8 @@ class Adam:
     addition; `moments(name)` returns m and v as in the formulas.
     """
 
+    scratch = ("tmp",)  # work space, not state: `fit` need not keep a copy of it
+
     def __init__(self, lr=1e-3, betas=(0.9, 0.999), tiny=1e-8):
         b1, b2 = betas
         if not lr > 0 or not (0 <= b1 < 1 and 0 <= b2 < 1) or not tiny > 0:

@@ -5,6 +5,7 @@ Derived in notebooks/06_vae.ipynb; `log_likelihood` in notebooks/10_evaluation.i
 
 import numpy as np
 
+from .checks import whole_number
 from .losses import (
     Reparameterize,
     bernoulli_nll,
@@ -33,8 +34,12 @@ class VAE(_Model):
         super().__init__(x_dim, hidden, z_dim, dtype)
         if likelihood not in LIKELIHOODS:
             raise ValueError(f"unknown likelihood {likelihood!r}; choose one of {LIKELIHOODS}")
-        if not 0 < obs_std < np.inf:
-            raise ValueError(f"obs_std must be a positive finite number, got {obs_std}")
+        if (
+            isinstance(obs_std, bool | np.bool_)
+            or not isinstance(obs_std, int | float | np.number)
+            or not 0 < obs_std < np.inf
+        ):
+            raise ValueError(f"obs_std must be a positive finite number, got {obs_std!r}")
         self.likelihood, self._bounded = likelihood, likelihood == "bernoulli"
         self.obs_std = float(obs_std)  # kept as given: the config must rebuild it exactly
         self.obs_logvar = 2 * np.log(self.obs_std)
@@ -56,8 +61,8 @@ class VAE(_Model):
 
     def sample(self, n, *, rng):
         """n new examples: decode z ~ p(z) = N(0, I), the prior (not the posterior). -> (n, D)."""
-        if int(n) < 1:
-            raise ValueError(f"sample needs n >= 1, got {n}")
+        if not whole_number(n) or n < 1:
+            raise ValueError(f"sample needs a whole number n >= 1, got {n!r}")
         rng = np.random.default_rng(rng)
         return self.decode(rng.standard_normal((int(n), self.z_dim)).astype(self.dtype))
 
@@ -124,8 +129,8 @@ class VAE(_Model):
         k = 1 is the ELBO (with the sampled, not the closed-form, KL). Derived in
         notebooks/10_evaluation.ipynb.
         """
-        if int(k) < 1:
-            raise ValueError(f"k must be a positive number of samples, got {k}")
+        if not whole_number(k) or k < 1:
+            raise ValueError(f"k must be a positive whole number of samples, got {k!r}")
         x = self._check(x, self.x_dim, "x", targets=True)
         rng = np.random.default_rng(rng)
         mu, logvar = self._encode(x)

@@ -67,5 +67,37 @@ def live_slider(fn, **sliders):
     """Show `interact_manual(fn, **sliders)`: move the sliders freely, fn runs on "Run Interact".
 
     The widget is displayed by the call; nothing is returned, so no stray repr follows it.
+    Under VAEBOOK_FAST=1 (the tests) `fn` also runs once, at every slider's smallest setting,
+    with its output discarded: a callback that fails fails the notebook's test.
     """
     widgets.interact_manual(fn, **sliders)
+    if is_fast():
+        run_at_smallest(fn, **sliders)
+
+
+def run_at_smallest(fn, **sliders):
+    """Call fn with each slider at its smallest value (a selection at its first option).
+
+    Figures it opens are closed and what it prints or displays is discarded; an exception is
+    raised as is. Returns the keyword arguments it used.
+    """
+    from IPython.utils.capture import capture_output
+
+    panel = widgets.interactive(fn, {"manual": True}, **sliders)  # builds widgets, runs nothing
+    kwargs = {}
+    for control in panel.kwargs_widgets:
+        if isinstance(control, widgets.FloatLogSlider):
+            control.value = control.base**control.min
+        elif hasattr(control, "options") and len(control.options):
+            control.index = 0
+        elif hasattr(control, "min"):
+            control.value = control.min
+        kwargs[control._kwarg] = control.get_interact_value()
+    open_before = set(plt.get_fignums())
+    try:
+        with capture_output():
+            fn(**kwargs)
+    finally:
+        for number in set(plt.get_fignums()) - open_before:
+            plt.close(number)
+    return kwargs
