@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from vaebook import VAE, Adam, Autoencoder, gradcheck
+from vaebook.stats import assert_greater
 
 TOL = 1e-6
 
@@ -297,3 +298,57 @@ def test_out_of_range_message_shows_the_offending_value(rng):
     x[0, 0] = 1 + 1e-7
     with pytest.raises(ValueError, match=r"values in \[1\.0, 1\.0000001"):
         small_vae(rng).loss_and_grads(x, rng=rng)
+
+
+@pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian"])
+@pytest.mark.parametrize("k", [2, 5])
+def test_iwae_gradients_with_fixed_eps(rng, likelihood, k):
+    model = small_vae(rng, likelihood, (7, 4))
+    x = rng.random((4, 5))
+    eps = rng.standard_normal((k, 4, 3))
+    loss, grads = model.loss_and_grads(x, eps=eps, k=k)
+    errors = gradcheck(lambda: model.loss_and_grads(x, eps=eps, k=k)[0], model.params, grads)
+    assert max(errors.values()) < TOL, errors
+
+
+def test_iwae_loss_is_minus_the_mean_bound_computed_directly(rng):
+    """-mean_B [logsumexp_i log w_i - log k], log w from the densities written out."""
+    model, k = small_vae(rng), 6
+    x, eps = rng.random((3, 5)), rng.standard_normal((k, 3, 3))
+    mu, logvar = model.encode(x)
+    z = mu + np.exp(0.5 * logvar) * eps  # (k, B, K)
+    prob = model.decode(z.reshape(-1, 3)).reshape(k, 3, 5)
+    log_px_z = (x * np.log(prob) + (1 - x) * np.log(1 - prob)).sum(axis=2)
+    log_pz = -0.5 * (z**2 + np.log(2 * np.pi)).sum(axis=2)
+    log_qz = -0.5 * ((z - mu) ** 2 / np.exp(logvar) + logvar + np.log(2 * np.pi)).sum(axis=2)
+    log_w = log_px_z + log_pz - log_qz
+    bound = np.log(np.exp(log_w).mean(axis=0))
+    assert np.isclose(model.loss_and_grads(x, eps=eps, k=k)[0], -bound.mean())
+
+
+def test_iwae_with_one_sample_is_todays_loss_and_more_samples_tighten_it(rng):
+    model = small_vae(rng)
+    x, eps = rng.random((4, 5)), rng.standard_normal((4, 3))
+    assert model.loss_and_grads(x, eps=eps, k=1)[0] == model.loss_and_grads(x, eps=eps)[0]
+    # E[-L_k] falls with k (Burda et al. 2016): averaged over many draws, by a clear margin
+    draws = np.random.default_rng(1)
+    losses = {k: [model.loss_and_grads(x, rng=draws, k=k)[0] for _ in range(400)] for k in (2, 20)}
+    assert_greater(losses[2], losses[20], paired=False, what="-L_2 above -L_20")
+
+
+def test_iwae_checks_its_arguments(rng):
+    model = small_vae(rng)
+    x = rng.random((4, 5))
+    with pytest.raises(ValueError, match=r"eps must have shape \(3, 4, 3\) for k = 3"):
+        model.loss_and_grads(x, eps=rng.standard_normal((4, 3)), k=3)
+    with pytest.raises(ValueError, match="k must be a positive whole number"):
+        model.loss_and_grads(x, rng=0, k=2.5)
+    model.beta = 0.5
+    with pytest.raises(ValueError, match="beta must be 1"):
+        model.loss_and_grads(x, rng=0, k=3)
+
+
+def test_iwae_step_keeps_float32(rng):
+    model = VAE(5, (6,), 3, rng=0)
+    loss, grads = model.loss_and_grads(rng.random((4, 5)), rng=0, k=4)
+    assert np.isfinite(loss) and all(g.dtype == np.float32 for g in grads.values())

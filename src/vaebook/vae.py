@@ -98,8 +98,16 @@ class VAE(_Model):
         recon, kl = self._nll(self.decoder.forward(z), x), kl_normal(mu, logvar)
         return Elbo(recon, kl)
 
-    def loss_and_grads(self, x, *, eps=None, rng=None):
-        """mean_B(recon + beta * KL) (the negative ELBO when beta = 1) and its gradients."""
+    def loss_and_grads(self, x, *, eps=None, rng=None, k=1):
+        """mean_B(recon + beta * KL) (the negative ELBO when beta = 1) and its gradients.
+
+        k > 1: the batch mean of -L_k, the importance-weighted bound of Burda et al. (2016), with
+        eps of shape (k, B, K); see `_iwae_loss_and_grads`. k = 1 is the ELBO above, eps (B, K).
+        """
+        if not whole_number(k) or k < 1:
+            raise ValueError(f"k must be a positive whole number of samples, got {k!r}")
+        if k > 1:
+            return self._iwae_loss_and_grads(x, eps, rng, int(k))
         x = self._check(x, self.x_dim, "x", targets=True)
         mu, logvar = self._encode(x)  # (B, K) each
         eps = self._noise(eps, rng, mu.shape)
@@ -120,6 +128,57 @@ class VAE(_Model):
         dlogvar = dlogvar + (beta * scale) * dlogvar_kl
         self.encoder.backward(np.concatenate([dmu, dlogvar], axis=1))  # (B, 2K)
         self.stats = {"recon": float(recon.mean()), "kl": float(kl.mean())}
+        return loss, self._grads()
+
+    def _iwae_loss_and_grads(self, x, eps, rng, k):
+        """-mean_B L_k, L_k = logsumexp_i log w_i - log k, and its gradients.
+
+        log w_i = log p(x|z_i) + log p(z_i) - log q(z_i|x), z_i = mu + std * eps_i; eps: (k, B, K).
+        The gradient is -sum_i w~_i grad log w_i with the self-normalized weights
+        w~_i = w_i / sum_j w_j (Burda et al. 2016). L_k is derived in
+        notebooks/10_evaluation.ipynb.
+        """
+        if float(self.beta) != 1.0:
+            raise ValueError(
+                f"the bound L_k (k > 1) has no KL term to weight: beta must be 1, got {self.beta}"
+            )
+        x = self._check(x, self.x_dim, "x", targets=True)
+        B, K = len(x), self.z_dim
+        if eps is None:
+            if rng is None:
+                raise ValueError("pass eps (k, B, z_dim) or rng to draw the noise from")
+            eps = np.random.default_rng(rng).standard_normal((k, B, K)).astype(self.dtype)
+        else:
+            eps = np.asarray(eps)
+            if eps.shape != (k, B, K):
+                raise ValueError(f"eps must have shape {(k, B, K)} for k = {k}, got {eps.shape}")
+            eps = self._check(eps.reshape(k * B, K), K, "eps").reshape(k, B, K)
+        mu, logvar = self._encode(x)  # (B, K) each
+        std = np.exp(0.5 * logvar)
+        z = mu + std * eps  # (k, B, K)
+        x_rep = np.broadcast_to(x, (k, B, self.x_dim)).reshape(k * B, self.x_dim)
+        out = self.decoder.forward(z.reshape(k * B, K))  # (k*B, D)
+        half_log_2pi = 0.5 * np.log(2 * np.pi, dtype=self.dtype)
+        log_w = (
+            -self._nll(out, x_rep).reshape(k, B)
+            - (0.5 * z * z + half_log_2pi).sum(axis=2)  # log p(z_i)
+            + (0.5 * (eps * eps + logvar) + half_log_2pi).sum(axis=2)  # -log q(z_i|x)
+        )  # (k, B)
+        top = log_w.max(axis=0)
+        w = np.exp(log_w - top)  # (k, B)
+        total = w.sum(axis=0)
+        bound = top + np.log(total) - np.log(k)  # L_k per example, (B,)
+        loss = float(-bound.mean())
+
+        # Backward: d loss / d log w_i = -w~_i / B, then each log w_i read in reverse.
+        g = (w / total) / B  # (k, B), sums to 1/B over i
+        d_out = self._nll_backward(out, x_rep)  # (k*B, D)
+        d_out *= g.reshape(k * B, 1)
+        dz = self.decoder.backward(d_out).reshape(k, B, K) + g[:, :, None] * z  # log p(z_i)
+        dmu = dz.sum(axis=0)
+        dlogvar = (dz * eps).sum(axis=0) * (0.5 * std) - 0.5 / B  # -log q: +1/2 per dimension
+        self.encoder.backward(np.concatenate([dmu, dlogvar], axis=1).astype(self.dtype))
+        self.stats = {}  # L_k does not split into a reconstruction and a KL term
         return loss, self._grads()
 
     def log_likelihood(self, x, *, k, rng):
