@@ -3,6 +3,7 @@
 from .autoencoder import Autoencoder
 from .checkpoint import load, save
 from .config import steps
+from .cvae import ConditionalVAE
 from .data import DataMissingError, binarize, load_digits, load_mnist
 from .gradcheck import gradcheck, numerical_grad, rel_error
 from .layers import Linear, ReLU, Sequential, Sigmoid, Tanh, mlp
@@ -16,6 +17,7 @@ __all__ = [
     "VAE",
     "Adam",
     "Autoencoder",
+    "ConditionalVAE",
     "DataMissingError",
     "Elbo",
     "History",

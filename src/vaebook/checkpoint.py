@@ -13,11 +13,12 @@ import zipfile
 import numpy as np
 
 from .autoencoder import Autoencoder
+from .cvae import ConditionalVAE
 from .vae import VAE
 
 FORMAT = 1
 TMP_SUFFIX = ".vaebook-tmp"
-CLASSES = {"VAE": VAE, "Autoencoder": Autoencoder}
+CLASSES = {"VAE": VAE, "Autoencoder": Autoencoder, "ConditionalVAE": ConditionalVAE}
 
 
 def save(model, path):
@@ -86,6 +87,8 @@ def _build(config):
     cls = CLASSES[config.pop("class")]
     config.pop("format")
     x_dim, hidden, z_dim = config.pop("x_dim"), tuple(config.pop("hidden")), config.pop("z_dim")
+    if cls is ConditionalVAE:
+        return cls(x_dim, config.pop("y_dim"), hidden, z_dim, rng=0, **config)
     return cls(x_dim, hidden, z_dim, rng=0, **config)
 
 

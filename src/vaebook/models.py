@@ -47,11 +47,16 @@ class _Model:
         self.x_dim, self.hidden, self.z_dim = int(x_dim), tuple(int(h) for h in hidden), int(z_dim)
         self.dtype = dtype
 
-    def _build(self, code_width, rng):
-        """Encoder x -> hidden -> code_width, mirrored decoder z -> hidden -> x (ReLU between)."""
-        rng = np.random.default_rng(rng)
-        self.encoder = mlp((self.x_dim, *self.hidden, code_width), rng=rng, dtype=self.dtype)
-        self.decoder = mlp((self.z_dim, *self.hidden[::-1], self.x_dim), rng=rng, dtype=self.dtype)
+    def _build(self, code_width, rng, extra_inputs=0):
+        """Encoder x -> hidden -> code_width, mirrored decoder z -> hidden -> x (ReLU between).
+
+        extra_inputs: columns appended to the inputs of both (the label of a conditional VAE).
+        """
+        rng, e = np.random.default_rng(rng), int(extra_inputs)
+        self.encoder = mlp((self.x_dim + e, *self.hidden, code_width), rng=rng, dtype=self.dtype)
+        self.decoder = mlp(
+            (self.z_dim + e, *self.hidden[::-1], self.x_dim), rng=rng, dtype=self.dtype
+        )
         self.encoder.layers[0].needs_dx = False  # its input is data: no gradient wanted
         self.params = {f"enc.{k}": v for k, v in self.encoder.params.items()}
         self.params |= {f"dec.{k}": v for k, v in self.decoder.params.items()}

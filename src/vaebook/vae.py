@@ -92,11 +92,7 @@ class VAE(_Model):
 
         ELBO = E_q[log p(x|z)] - KL(q(z|x) || p(z)), the expectation taken at z = mu + std * eps.
         """
-        x = self._check(x, self.x_dim, "x", targets=True)
-        mu, logvar = self._encode(x)
-        z = self.reparam.forward(mu, logvar, self._noise(eps, rng, mu.shape))
-        recon, kl = self._nll(self.decoder.forward(z), x), kl_normal(mu, logvar)
-        return Elbo(recon, kl)
+        return self._elbo(self._check(x, self.x_dim, "x", targets=True), None, eps, rng)
 
     def loss_and_grads(self, x, *, eps=None, rng=None, k=1):
         """mean_B(recon + beta * KL) (the negative ELBO when beta = 1) and its gradients.
@@ -108,11 +104,24 @@ class VAE(_Model):
             raise ValueError(f"k must be a positive whole number of samples, got {k!r}")
         if k > 1:
             return self._iwae_loss_and_grads(x, eps, rng, int(k))
-        x = self._check(x, self.x_dim, "x", targets=True)
-        mu, logvar = self._encode(x)  # (B, K) each
+        return self._loss_and_grads(self._check(x, self.x_dim, "x", targets=True), None, eps, rng)
+
+    # The conditional VAE (cvae.py) feeds a label y to the encoder and the decoder beside x and
+    # z; here y is None. x has been checked.
+    def _inputs(self, a, y):
+        return a if y is None else np.concatenate([a, y], axis=1)  # (B, D + Y) or (B, K + Y)
+
+    def _elbo(self, x, y, eps, rng):
+        mu, logvar = self._encode(self._inputs(x, y))
+        z = self.reparam.forward(mu, logvar, self._noise(eps, rng, mu.shape))
+        out = self.decoder.forward(self._inputs(z, y))
+        return Elbo(self._nll(out, x), kl_normal(mu, logvar))
+
+    def _loss_and_grads(self, x, y, eps, rng):
+        mu, logvar = self._encode(self._inputs(x, y))  # (B, K) each
         eps = self._noise(eps, rng, mu.shape)
         z = self.reparam.forward(mu, logvar, eps)  # (B, K)
-        out = self.decoder.forward(z)  # (B, D)
+        out = self.decoder.forward(self._inputs(z, y))  # (B, D)
         recon, kl = self._nll(out, x), kl_normal(mu, logvar)  # (B,) each
         beta = float(self.beta)  # a Python float: a NumPy float64 would upcast float32 gradients
         loss = float(np.mean(recon + beta * kl))
@@ -121,8 +130,8 @@ class VAE(_Model):
         scale = 1.0 / len(x)
         d_out = self._nll_backward(out, x)  # (B, D), a new array: scaled in place
         d_out *= scale
-        dz = self.decoder.backward(d_out)
-        dmu, dlogvar = self.reparam.backward(dz)
+        dz = self.decoder.backward(d_out)  # (B, K), or (B, K + Y) with y: the label's part unused
+        dmu, dlogvar = self.reparam.backward(dz if y is None else dz[:, : self.z_dim])
         dmu_kl, dlogvar_kl = kl_normal_backward(mu, logvar)
         dmu = dmu + (beta * scale) * dmu_kl
         dlogvar = dlogvar + (beta * scale) * dlogvar_kl
@@ -188,19 +197,25 @@ class VAE(_Model):
         k = 1 is the ELBO (with the sampled, not the closed-form, KL). Derived in
         notebooks/10_evaluation.ipynb.
         """
+        x = self._check(x, self.x_dim, "x", targets=True)
+        return self._log_likelihood(x, None, k, rng)
+
+    def _log_likelihood(self, x, y, k, rng):
         if not whole_number(k) or k < 1:
             raise ValueError(f"k must be a positive whole number of samples, got {k!r}")
-        x = self._check(x, self.x_dim, "x", targets=True)
-        rng = np.random.default_rng(rng)
-        mu, logvar = self._encode(x)
+        k, rng = int(k), np.random.default_rng(rng)
+        mu, logvar = self._encode(self._inputs(x, y))
         std = np.exp(0.5 * logvar)
-        chunk = max(1, min(int(k), 2**22 // (len(x) * max(self.x_dim, self.z_dim))))
+        chunk = max(1, min(k, 2**22 // (len(x) * max(self.x_dim, self.z_dim))))
         log_w = []
-        for start in range(0, int(k), chunk):
-            c = min(chunk, int(k) - start)
+        for start in range(0, k, chunk):
+            c = min(chunk, k - start)
             eps = rng.standard_normal((c, *mu.shape)).astype(self.dtype)  # (c, B, K)
             z = mu + std * eps
-            out = self.decoder.forward(z.reshape(-1, self.z_dim))  # (c*B, D)
+            z_in = z.reshape(-1, self.z_dim)  # (c*B, K)
+            out = self.decoder.forward(
+                z_in if y is None else self._inputs(z_in, np.tile(y, (c, 1)))
+            )
             log_px_z = -self._nll(out, np.tile(x, (c, 1))).reshape(c, len(x))
             log_pz = -0.5 * (z * z + np.log(2 * np.pi)).sum(axis=2)
             log_qz = -0.5 * (eps * eps + np.log(2 * np.pi) + logvar).sum(axis=2)
