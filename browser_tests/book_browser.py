@@ -1,8 +1,14 @@
 """Open a page of the built book in Chromium and let it settle, recording what went wrong."""
 
+import mimetypes
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
+
+# The CDN a build without the vendored JavaScript loads it from (book/_ext/vaebook_static.py):
+# https://cdn.jsdelivr.net/npm/NAME@VERSION/FILE, which serves the npm package's files.
+CDN_HOST = "cdn.jsdelivr.net"
+CDN_PREFIX = "/npm/"
 
 CHROMIUM_ARGS = [
     "--headless",
@@ -66,20 +72,47 @@ class LoadedPage:
     page: object  # playwright Page
     console_errors: list = field(default_factory=list)
     outside_requests: list = field(default_factory=list)
+    cdn_requests: list = field(default_factory=list)  # answered by the stand-in
     settle_problems: list = field(default_factory=list)
     screenshot: Path | None = None
 
 
-def open_page(browser, server, path, *, dark=False):
-    """Open `path` of the book in a fresh context, wait until it has settled."""
+def cdn_file(standin, url):
+    """The file of the stand-in folder (NAME@VERSION/FILE, as npm packs it) that answers a
+    request to the CDN, or None."""
+    parts = urlsplit(url)
+    if standin is None or parts.netloc != CDN_HOST or not parts.path.startswith(CDN_PREFIX):
+        return None
+    relative = unquote(parts.path[len(CDN_PREFIX) :])
+    path = (Path(standin) / relative).resolve()
+    inside = path.is_relative_to(Path(standin).resolve())
+    return path if inside and path.is_file() else None
+
+
+def open_page(browser, server, path, *, dark=False, cdn_standin=None):
+    """Open `path` of the book in a fresh context, wait until it has settled.
+
+    With `cdn_standin` (a folder of unpacked npm packages, NAME@VERSION/...), requests to the
+    CDN are answered from it, as the CDN would (with CORS, so Subresource Integrity checks
+    apply); a request for a file it lacks counts as an outside request."""
     context = browser.new_context(viewport=VIEWPORT)
     context.set_default_timeout(TIMEOUT_MS)
     loaded = LoadedPage(path=path, url=server + path, page=None)
     origin = urlsplit(server).netloc
 
     def route(route):
-        if urlsplit(route.request.url).netloc == origin:
+        url = route.request.url
+        standin = cdn_file(cdn_standin, url)
+        if urlsplit(url).netloc == origin:
             route.continue_()
+        elif standin is not None:
+            loaded.cdn_requests.append(url)
+            kind = mimetypes.guess_type(standin.name)[0] or "application/octet-stream"
+            route.fulfill(
+                status=200,
+                body=standin.read_bytes(),
+                headers={"Content-Type": kind, "Access-Control-Allow-Origin": "*"},
+            )
         else:
             loaded.outside_requests.append(f"{route.request.method} {route.request.url}")
             route.abort("blockedbyclient")

@@ -6,6 +6,11 @@ from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urldefrag, urljoin, urlsplit
 
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+TOC = ROOT / "_toc.yml"
+
 REDIRECT = re.compile(r"url=([^\"'>\s]+)", re.IGNORECASE)
 
 
@@ -59,9 +64,32 @@ def root_page(html_dir):
     return urlsplit(target).path if target else "index.html"
 
 
-def pages(html_dir):
-    """The pages the table of contents lists, in its order: the root page and every page
-    its sidebar links to. Pages left in html_dir by an older toc are not listed."""
+def toc_pages(toc=TOC):
+    """The pages `_toc.yml` lists, in its order: root, then every `file` entry, as the HTML
+    paths Sphinx writes them to (docname + .html)."""
+    data = yaml.safe_load(Path(toc).read_text(encoding="utf-8"))
+    files = [data["root"]]
+
+    def walk(node):
+        if isinstance(node, dict):
+            if "file" in node:
+                files.append(node["file"])
+            for key, value in node.items():
+                if key != "file":
+                    walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk({k: v for k, v in data.items() if k != "root"})
+    docnames = [
+        str(Path(f).with_suffix("")) if Path(f).suffix in (".md", ".ipynb") else f for f in files
+    ]
+    return [f"{d}.html" for d in dict.fromkeys(docnames)]
+
+
+def sidebar_pages(html_dir):
+    """The root page and every page its sidebar links to, in the sidebar's order."""
     html_dir = Path(html_dir)
     root = root_page(html_dir)
     found = [root]
@@ -73,6 +101,33 @@ def pages(html_dir):
         if page not in found:
             found.append(page)
     return found
+
+
+def pages(html_dir, toc=TOC):
+    """The pages the table of contents (`_toc.yml`) lists, in its order. Pages left in
+    html_dir by an older toc are not listed; pages missing from html_dir are."""
+    return toc_pages(toc)
+
+
+def toc_problems(html_dir, toc=TOC):
+    """What differs between `_toc.yml` and the built book: a listed page that was not built,
+    a root page other than the toc's, or a sidebar that lists other pages or another order."""
+    html_dir = Path(html_dir)
+    wanted = toc_pages(toc)
+    problems = [
+        f"{p}: listed in {Path(toc).name} but not built"
+        for p in wanted
+        if not (html_dir / p).is_file()
+    ]
+    try:
+        sidebar = sidebar_pages(html_dir)
+    except FileNotFoundError as error:
+        return [*problems, str(error)]
+    if sidebar[0] != wanted[0]:
+        problems.append(f"index.html opens {sidebar[0]}, the toc's root is {wanted[0]}")
+    if sidebar != wanted:
+        problems.append(f"the sidebar lists {sidebar}, {Path(toc).name} lists {wanted}")
+    return problems
 
 
 def is_notebook(html_dir, page):

@@ -9,7 +9,11 @@ Settings (command-line option, else environment variable, else default):
   --html-dir     VAEBOOK_HTML         _build/html          the built book
   --screenshots  VAEBOOK_SCREENSHOTS  _build/screenshots   full-page screenshots land here
   --chromium     VAEBOOK_CHROMIUM     /usr/bin/chromium    Debian: apt-get install chromium
-Relative paths are relative to the repository root.
+  --cdn-standin  VAEBOOK_CDN_STANDIN  (none)               npm packages that answer requests
+                                                           to the CDN (a build with JS=cdn)
+Relative paths are relative to the repository root. With a CDN stand-in (make test-browser
+JS=cdn passes _build/npm, which book/_scripts/fetch_static.sh fills), the pages must load
+MathJax and the widget JavaScript from the CDN; without one, from the book itself.
 """
 
 import functools
@@ -30,6 +34,7 @@ def pytest_addoption(parser):
     group.addoption("--html-dir", help="the built book (default: $VAEBOOK_HTML or _build/html)")
     group.addoption("--screenshots", help="screenshot folder (default: _build/screenshots)")
     group.addoption("--chromium", help="Chromium executable (default: /usr/bin/chromium)")
+    group.addoption("--cdn-standin", help="npm packages standing in for the CDN (JS=cdn build)")
 
 
 def _setting(config, option, env, default):
@@ -43,15 +48,14 @@ def html_dir(config):
 
 
 def pytest_generate_tests(metafunc):
-    """Parametrize `page_path` over the pages of the built book, in toc order."""
+    """Parametrize `page_path` over the pages `_toc.yml` lists, in its order."""
     if "page_path" not in metafunc.fixturenames:
         return
     root = html_dir(metafunc.config)
-    try:
-        pages = book_html.pages(root)
-    except FileNotFoundError as error:
-        message = f"browser tests: {error} (set --html-dir or VAEBOOK_HTML)"
-        raise pytest.UsageError(message) from None
+    if not (root / "index.html").is_file():
+        message = f"browser tests: {root / 'index.html'} does not exist: build the book first"
+        raise pytest.UsageError(message + " (or set --html-dir or VAEBOOK_HTML)")
+    pages = book_html.pages(root)
     # Module scope: each page loads once and all its tests share it.
     metafunc.parametrize("page_path", pages, ids=pages, scope="module")
 
@@ -59,6 +63,18 @@ def pytest_generate_tests(metafunc):
 @pytest.fixture(scope="session")
 def book_dir(pytestconfig):
     return html_dir(pytestconfig)
+
+
+@pytest.fixture(scope="session")
+def cdn_standin(pytestconfig):
+    """The folder of npm packages answering requests to the CDN, or None (vendored build)."""
+    value = pytestconfig.getoption("cdn_standin") or os.environ.get("VAEBOOK_CDN_STANDIN")
+    if not value:
+        return None
+    folder = _setting(pytestconfig, "cdn_standin", "VAEBOOK_CDN_STANDIN", value)
+    if not folder.is_dir():
+        pytest.fail(f"CDN stand-in {folder} does not exist (book/_scripts/fetch_static.sh --npm)")
+    return folder
 
 
 @pytest.fixture(scope="session")
@@ -103,9 +119,9 @@ def browser(pytestconfig):
 
 
 @pytest.fixture(scope="module")
-def book_page(browser, server, screenshot_dir, page_path):
+def book_page(browser, server, screenshot_dir, cdn_standin, page_path):
     """The page, loaded once for all the tests of one page; a full-page screenshot is saved."""
-    loaded = open_page(browser, server, page_path)
+    loaded = open_page(browser, server, page_path, cdn_standin=cdn_standin)
     loaded.screenshot = screenshot_dir / screenshot_name(page_path)
     loaded.page.screenshot(path=str(loaded.screenshot), full_page=True)
     yield loaded

@@ -1,6 +1,8 @@
-"""The book as a whole: its table of contents, and its figures in the theme's dark mode."""
+"""The book as a whole: its table of contents, and the figures of every chapter in the theme's
+dark mode."""
 
 import io
+import json
 
 import book_html
 import pytest
@@ -15,15 +17,37 @@ FIGURES_JS = """() => [...document.querySelectorAll("article.bd-article img")]
 BACKGROUND_JS = """() => [document.body, document.documentElement]
   .map((e) => getComputedStyle(e).backgroundColor)
   .find((c) => !/rgba\\(.*, 0\\)$|transparent/.test(c)) || "rgb(255, 255, 255)" """
-MAX_FIGURES = 20
+MAX_FIGURES = 6  # per chapter, spread over it
 
 
 def test_table_of_contents(book_dir):
-    """The toc lists at least the root page, and every page it lists was built."""
-    pages = book_html.pages(book_dir)
-    assert pages, "the table of contents lists no page"
-    missing = [p for p in pages if not (book_dir / p).is_file()]
-    assert not missing, f"listed in the toc but not built: {missing}"
+    """Every page `_toc.yml` lists was built, and the sidebar lists exactly those, in order."""
+    problems = book_html.toc_problems(book_dir)
+    assert not problems, "\n".join(["", *problems])
+
+
+def _fake_book(folder, built):
+    """A book folder whose index opens the toc's root page, whose sidebar links to `built`
+    (root excluded) and which holds only the pages in `built`."""
+    (folder / "index.html").write_text(f'<meta http-equiv="refresh" content="0; url={built[0]}">')
+    links = "".join(f'<a class="reference internal" href="../{p}">{p}</a>' for p in built[1:])
+    for page in built:
+        (folder / page).parent.mkdir(parents=True, exist_ok=True)
+        (folder / page).write_text(f'<nav class="bd-docs-nav">{links}</nav>')
+
+
+def test_table_of_contents_check_catches_a_missing_chapter(tmp_path):
+    """The check above fails when a chapter of `_toc.yml` is missing from the build, even
+    though the sidebar, built from the same incomplete book, does not list it either."""
+    wanted = book_html.toc_pages()
+    chapter = next(p for p in wanted if p.startswith("notebooks/"))
+    _fake_book(tmp_path, [p for p in wanted if p != chapter])
+    problems = book_html.toc_problems(tmp_path)
+    assert any(chapter in p and "not built" in p for p in problems), problems
+    complete = tmp_path / "complete"
+    complete.mkdir()
+    _fake_book(complete, wanted)
+    assert book_html.toc_problems(complete) == []
 
 
 def _luminance(png):
@@ -36,38 +60,44 @@ def _rgb_luminance(css):
     return (0.299 * r + 0.587 * g + 0.114 * b) / 255
 
 
-def _figure_luminances(loaded):
-    page = loaded.page
+def _spread(items, n):
+    """At most n of items, evenly spread from the first to the last."""
+    if len(items) <= n:
+        return items
+    return [items[round(k * (len(items) - 1) / (n - 1))] for k in range(n)]
+
+
+def _figure_luminances(page, figures):
     images = page.locator("article.bd-article img")
-    return {
-        f["i"]: (f["src"], _luminance(images.nth(f["i"]).screenshot()))
-        for f in page.evaluate(FIGURES_JS)[:MAX_FIGURES]
-    }
+    return {f["i"]: (f["src"], _luminance(images.nth(f["i"]).screenshot())) for f in figures}
 
 
-def test_dark_mode_figures_readable(browser, server, book_dir, screenshot_dir):
-    """In the theme's dark mode the figures of a chapter keep a light backdrop: each stands out
-    from the dark page and looks about as light as in light mode (a transparent figure would
-    show the dark page through it, with its dark lines and text lost)."""
-    pages = book_html.pages(book_dir)
-    with_figures = [p for p in pages if book_html.has_figure(book_dir, p)]
-    chapters = [p for p in with_figures if book_html.is_notebook(book_dir, p)]
-    if not with_figures:
-        pytest.skip("no page of the book has a figure yet")
-    path = (chapters or with_figures)[0]
+def _chapters():
+    return [p for p in book_html.toc_pages() if p.startswith("notebooks/")]
 
-    light = open_page(browser, server, path)
-    try:
-        light_figures = _figure_luminances(light)
-    finally:
-        light.page.context.close()
-    dark = open_page(browser, server, path, dark=True)
+
+@pytest.mark.parametrize("path", _chapters())
+def test_dark_mode_figures_readable(browser, server, book_dir, screenshot_dir, cdn_standin, path):
+    """In the theme's dark mode the figures of every chapter keep a light backdrop: each stands
+    out from the dark page and looks about as light as in light mode (a transparent figure
+    would show the dark page through it, with its dark lines and text lost)."""
+    if not book_html.has_figure(book_dir, path):
+        pytest.skip(f"{path} has no figure")
+
+    # One load: dark mode as a reader's stored choice, then the theme's light mode on the
+    # same page (pydata-sphinx-theme switches by the data-theme attribute alone).
+    dark = open_page(browser, server, path, dark=True, cdn_standin=cdn_standin)
     try:
         page = dark.page
         page.screenshot(path=str(screenshot_dir / screenshot_name(path, ".dark")), full_page=True)
         assert page.evaluate("document.documentElement.dataset.theme") == "dark"
-        background = _rgb_luminance(page.evaluate(BACKGROUND_JS))
-        dark_figures = _figure_luminances(dark)
+        dark_css = page.evaluate(BACKGROUND_JS)
+        background = _rgb_luminance(dark_css)
+        figures = _spread(page.evaluate(FIGURES_JS), MAX_FIGURES)
+        dark_figures = _figure_luminances(page, figures)
+        page.evaluate("document.documentElement.dataset.theme = 'light'")
+        page.wait_for_function(f"({BACKGROUND_JS})() !== {json.dumps(dark_css)}")
+        light_figures = _figure_luminances(page, figures)
     finally:
         dark.page.context.close()
 

@@ -5,12 +5,16 @@ Each page loads once (the `book_page` fixture) and the tests below run on it in 
 the console and network checks come last so they also cover the slider moves.
 """
 
+import io
 import re
 import time
+from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import book_html
 import pytest
+from book_browser import CDN_HOST, CDN_PREFIX
+from PIL import Image, ImageStat
 
 # Raw TeX left in the visible text (code blocks excluded): $$, \( \) \[ \], \begin{...},
 # a TeX command such as \frac or \mathcal, or $...$ holding a backslash, ^ or _.
@@ -79,10 +83,66 @@ def _lines(problems):
     return "\n".join(["", *dict.fromkeys(problems)])
 
 
+ARTICLE_JS = """() => {
+  const article = document.querySelector("article.bd-article");
+  const h1 = article && article.querySelector("h1");
+  return {title: h1 ? h1.textContent.trim() : null,
+          text: article ? article.innerText.trim().length : 0};
+}"""
+
+
 def test_page_renders(book_page):
-    """MathJax, the widgets and the images finished; the full-page screenshot was saved."""
+    """MathJax, the widgets and the images finished; the article has a title and text, and the
+    page on screen is not blank (its screenshot has more than one shade)."""
     assert not book_page.settle_problems, _lines(book_page.settle_problems)
-    assert book_page.screenshot.is_file() and book_page.screenshot.stat().st_size > 0
+    article = book_page.page.evaluate(ARTICLE_JS)
+    assert article["title"], f"{book_page.path}: no <h1> in the article"
+    assert article["text"] > 200, f"{book_page.path}: the article holds {article['text']} chars"
+    shot = Image.open(io.BytesIO(book_page.page.screenshot())).convert("L")
+    assert ImageStat.Stat(shot).stddev[0] > 5, f"{book_page.path}: the page shows a blank screen"
+
+
+# The scripts book/_ext/vaebook_static.py chooses, by the file name they end with.
+SCRIPTS_JS = """() => [...document.scripts].map((s) => s.src).filter((src) =>
+  /\\/(tex-svg-full|require|embed-amd)\\.js(\\?|$)/.test(src))"""
+
+
+def test_javascript_source(book_page, cdn_standin):
+    """MathJax, RequireJS and the widget manager came from where this build should load them:
+    the CDN (answered by the npm packages standing in for it) or the book's own _static/vendor."""
+    scripts = book_page.page.evaluate(SCRIPTS_JS)
+    if not scripts:
+        pytest.skip("the page loads neither MathJax nor widgets")
+    if cdn_standin is not None:
+        expected = f"https://{CDN_HOST}{CDN_PREFIX}"
+    else:
+        expected = book_page.url.rsplit("/", book_page.path.count("/") + 1)[0] + "/_static/vendor/"
+    wrong = [src for src in scripts if not src.startswith(expected)]
+    assert not wrong, _lines([f"expected every script from {expected}:", *wrong])
+    if cdn_standin is not None:
+        answered = set(book_page.cdn_requests)
+        missing = [src for src in scripts if src not in answered]
+        assert not missing, _lines(["never requested from the CDN:", *missing])
+
+
+# A path of the machine that built the book, in a cell's output: a home, temporary, cache or
+# work folder, or the repository's own path. (A path that is the same on every machine, such
+# as Debian's /usr/share/datasets/fashion-mnist, is not one.)
+MACHINE_PATH = re.compile(
+    r"(?<![\w.])(?:/(?:home|root|tmp|Users|var|srv|mnt|work)/[^\s'\"]*"
+    r"|~/\.cache[^\s'\"]*|[A-Za-z]:\\(?:Users|Temp)[^\s'\"]*)"
+)
+OUTPUTS_JS = """() => [...document.querySelectorAll(".cell_output")]
+  .map((e) => e.innerText).join("\\n")"""
+
+
+def test_no_machine_paths(book_page):
+    """No cell output shows a path of the machine that built the page."""
+    text = book_page.page.evaluate(OUTPUTS_JS)
+    root = str(Path(__file__).resolve().parent.parent)
+    found = sorted({m.group(0) for m in MACHINE_PATH.finditer(text)})
+    found += [f"the repository path {root}"] if root in text else []
+    assert not found, _lines(f"{book_page.path} shows {_short(p, 100)}" for p in found)
 
 
 def test_math_typeset(book_page):

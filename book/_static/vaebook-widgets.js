@@ -1,8 +1,11 @@
-/* Loaded between RequireJS and the vendored ipywidgets HTML manager (book/_ext/vaebook_static.py).
+/* Loaded between RequireJS and the ipywidgets HTML manager (book/_ext/vaebook_static.py), with the
+ * vendored files and with the CDN alike.
  *
  * 1. The manager's modules are named AMD modules. Each finds its icon fonts next to its own URL,
  *    which RequireJS derives from the module name, relative to the page: the fonts were requested
- *    from e.g. notebooks/@jupyter-widgets/... and failed. Map the names to the vendored folder.
+ *    from e.g. notebooks/@jupyter-widgets/... and failed. Map the names to the folder that holds
+ *    embed-amd.js and the fonts: this script's data-manager-folder, relative to its own URL
+ *    (vendor/html-manager/ in _static, or the package's dist/ folder on the CDN).
  * 2. ipywidgets typesets widget labels with MathJax 2's API (MathJax.Hub.Queue); the book loads
  *    MathJax 3, so every label threw. Forward those calls to MathJax 3.
  * 3. The theme's Font Awesome script watches the page and swaps every <i class="fa ..."> added to
@@ -12,7 +15,8 @@
  */
 (function () {
   "use strict";
-  var folder = new URL("vendor/html-manager/", document.currentScript.src).href;
+  var script = document.currentScript;
+  var folder = new URL(script.dataset.managerFolder || "vendor/html-manager/", script.src).href;
   var names = [
     "@jupyter-widgets/base",
     "@jupyter-widgets/base7",
