@@ -88,17 +88,46 @@ def test_live_slider_does_not_run_until_asked(monkeypatch):
     assert calls == [5, 8]
 
 
-def test_glue_number_stores_plain_python_numbers(monkeypatch):
+def _displayed(monkeypatch, module, attribute, fn):
+    # the display outputs fn writes, as (data, metadata) pairs
+    shown = []
+    monkeypatch.setattr(
+        module, attribute, lambda data, raw, metadata: shown.append((data, metadata))
+    )
+    fn()
+    return shown
+
+
+def test_glue_number_writes_what_myst_nb_reads(monkeypatch):
+    import IPython.display
     import myst_nb
+    import myst_nb.ext.glue
 
     from vaebook import pages
 
-    glued = {}
-    monkeypatch.setattr(myst_nb, "glue", lambda name, value, display: glued.update({name: value}))
-    pages.glue_number("a", np.float32(0.5))
-    pages.glue_numbers(b=np.int64(3), c="text", d=np.array(2.5))
-    assert glued == {"a": 0.5, "b": 3, "c": "text", "d": 2.5}
-    assert type(glued["a"]) is float and type(glued["b"]) is int
+    values = {"a": 0.5, "b": 3, "c": "text", "d": 2.5}
+    ours = _displayed(
+        monkeypatch,
+        IPython.display,
+        "display",
+        lambda: (
+            pages.glue_number("a", np.float32(0.5)),
+            pages.glue_numbers(b=np.int64(3), c="text", d=np.array(2.5)),
+        ),
+    )
+    theirs = _displayed(
+        monkeypatch,
+        myst_nb.ext.glue,
+        "ipy_display",
+        lambda: [myst_nb.glue(name, value, display=False) for name, value in values.items()],
+    )
+    assert ours == theirs  # the same outputs as myst-nb's own glue, so the pages read them
+    assert [data["application/papermill.record/text/plain"] for data, _ in ours] == [
+        "0.5",
+        "3",
+        "'text'",
+        "2.5",
+    ]  # plain Python reprs that `:.2f` can format, not "np.float32(0.5)"
 
 
 def test_live_slider_runs_its_callback_once_at_the_smallest_settings_under_test(monkeypatch):
