@@ -8,6 +8,7 @@ from .data import DataMissingError, binarize, load_digits, load_mnist
 from .gradcheck import gradcheck, numerical_grad, rel_error
 from .layers import Linear, ReLU, Sequential, Sigmoid, Tanh, mlp
 from .losses import Reparameterize, bernoulli_nll, gaussian_nll, kl_normal, mse
+from .m2 import M2, Classifier
 from .models import Elbo
 from .optim import SGD, Adam
 from .train import History, fit
@@ -17,11 +18,13 @@ __all__ = [
     "VAE",
     "Adam",
     "Autoencoder",
+    "Classifier",
     "ConditionalVAE",
     "DataMissingError",
     "Elbo",
     "History",
     "Linear",
+    "M2",
     "ReLU",
     "Reparameterize",
     "SGD",
