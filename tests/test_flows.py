@@ -1,10 +1,11 @@
-"""Planar flows: gradients, the log-determinant against a numerical Jacobian, invertibility."""
+"""Planar flows, a flow density and the flow VAE: gradients, the log-determinant against a
+numerical Jacobian, invertibility, normalisation."""
 
 import numpy as np
 import pytest
 
-from vaebook import gradcheck, numerical_grad
-from vaebook.flows import PlanarFlow
+from vaebook import VAE, binarize, gradcheck, numerical_grad
+from vaebook.flows import FlowDensity, FlowVAE, PlanarFlow
 
 TOL = 1e-6
 
@@ -53,12 +54,12 @@ def test_log_det_matches_a_finite_difference_jacobian(rng):
 
 def test_u_hat_keeps_the_map_invertible_where_plain_u_would_not(rng):
     flow = PlanarFlow(2, rng=rng, dtype=np.float64)
-    flow.params["w"][:] = [3.0, 0.0]
-    flow.params["u"][:] = [-2.0, 1.0]  # w·u = -6 < -1: z + u tanh(w·z) would fold over
+    flow.params["v"][:] = [3.0, 0.0]
+    flow.params["u"][:] = [-2.0, 1.0]  # v·u = -6 < -1: z + u tanh(v·z) would fold over
     u_hat = flow.u_hat()
-    assert flow.params["w"] @ u_hat > -1
-    assert np.isclose(flow.params["w"] @ u_hat, -1 + np.log1p(np.exp(-6.0)))
-    # along w the map is then strictly increasing, so no two points meet
+    assert flow.params["v"] @ u_hat > -1
+    assert np.isclose(flow.params["v"] @ u_hat, -1 + np.log1p(np.exp(-6.0)))
+    # along v the map is then strictly increasing, so no two points meet
     line = np.stack([np.linspace(-3, 3, 2001), np.zeros(2001)], axis=1)
     out, log_det = flow.forward(line)
     assert np.all(np.diff(out[:, 0]) > 0) and np.all(np.isfinite(log_det))
@@ -79,3 +80,95 @@ def test_float32_flow_stays_float32(rng):
     dz = flow.backward(np.ones_like(z_out), np.ones_like(log_det))
     assert z_out.dtype == log_det.dtype == dz.dtype == np.float32
     assert all(g.dtype == np.float32 for g in flow.grads.values())
+
+
+def test_flow_density_gradients(rng):
+    q = FlowDensity(2, 3, rng=1, dtype=np.float64)
+    for p in q.params.values():
+        p[:] = rng.standard_normal(p.shape)
+    eps = rng.standard_normal((7, 2))
+    r_z, r_q = rng.standard_normal((7, 2)), rng.standard_normal(7)
+
+    def loss():
+        z, log_q = q.forward(eps)
+        return float((z * r_z).sum() + (log_q * r_q).sum())
+
+    loss()
+    grads = q.backward(r_z, r_q)
+    errors = gradcheck(loss, q.params, grads)
+    assert max(errors.values()) < TOL, errors
+
+
+def test_flow_density_integrates_to_one(rng):
+    # in one dimension the flow is increasing: sum q(z_F) dz_F over a fine grid of z_0
+    q = FlowDensity(1, 4, rng=2, dtype=np.float64)
+    for flow in q.flows:
+        flow.params["u"][:] = 3 * rng.standard_normal(1)
+        flow.params["v"][:] = 2 * rng.standard_normal(1)
+        flow.params["b"][:] = rng.standard_normal(1)
+    q.params["mu"][:], q.params["logvar"][:] = 0.5, np.log(0.3)
+    eps = np.linspace(-12, 12, 200_001)[:, None]
+    z, log_q = q.forward(eps)
+    assert np.all(np.diff(z[:, 0]) > 0)
+    mass = np.trapezoid(np.exp(log_q), z[:, 0])
+    assert abs(mass - 1) < 1e-6, mass
+
+
+def flow_vae(n_flows):
+    model = FlowVAE(6, (5,), 3, n_flows=n_flows, rng=1, dtype=np.float64)
+    for layer in range(n_flows):  # large enough that the flows bend z
+        model.params[f"flow{layer}.u"][:] *= 4
+        model.params[f"flow{layer}.b"][:] = 0.3
+    return model
+
+
+@pytest.mark.parametrize("n_flows", [0, 1, 3])
+def test_flow_vae_gradients(rng, n_flows):
+    model = flow_vae(n_flows)
+    x = binarize(rng.random((4, 6)))
+    eps = rng.standard_normal((4, 3))
+    _, grads = model.loss_and_grads(x, eps=eps)
+    assert grads.keys() == model.params.keys()
+    errors = gradcheck(lambda: model.loss_and_grads(x, eps=eps)[0], model.params, grads)
+    assert max(errors.values()) < TOL, errors
+
+
+def test_flow_vae_local_gradients(rng):
+    model = flow_vae(2)
+    x = binarize(rng.random((4, 6)))
+    mu, logvar, eps = rng.standard_normal((3, 4, 3))
+    _, (dmu, dlogvar) = model.local_loss_and_grads(x, mu, logvar, eps=eps)
+    errors = gradcheck(
+        lambda: model.local_loss_and_grads(x, mu, logvar, eps=eps)[0],
+        {"mu": mu, "logvar": logvar},
+        {"mu": dmu, "logvar": dlogvar},
+    )
+    assert max(errors.values()) < TOL, errors
+
+
+def test_flow_vae_without_flows_is_the_vae_with_a_sampled_kl(rng):
+    flow, plain = flow_vae(0), VAE(6, (5,), 3, rng=1, dtype=np.float64)
+    assert all(np.array_equal(flow.params[n], plain.params[n]) for n in plain.params)
+    x = binarize(rng.random((4, 6)))
+    eps = rng.standard_normal((4, 3))
+    sampled, closed = flow.elbo(x, eps=eps), plain.elbo(x, eps=eps)
+    assert np.allclose(sampled.recon, closed.recon)
+    # averaged over many draws, the sampled KL is the closed form
+    many = np.repeat(x[:1], 200_000, axis=0)
+    kl = flow.elbo(many, rng=3).kl
+    assert abs(kl.mean() - closed.kl[0]) < 4 * kl.std() / np.sqrt(len(kl))
+    # and log p(x) from the same q agrees within the estimators' noise
+    a = flow.log_likelihood(x, k=20_000, rng=4)
+    b = plain.log_likelihood(x, k=20_000, rng=5)
+    assert np.allclose(a, b, atol=0.05)
+
+
+def test_flow_vae_log_likelihood_is_above_the_elbo_and_checks_k(rng):
+    model = flow_vae(2)
+    x = binarize(rng.random((3, 6)))
+    elbo = np.mean([model.elbo(x, rng=s) for s in range(2000)], axis=0)
+    assert np.all(model.log_likelihood(x, k=2000, rng=1) > elbo)
+    with pytest.raises(ValueError, match="k must be a positive whole number"):
+        model.log_likelihood(x, k=0, rng=0)
+    with pytest.raises(ValueError, match="trains on the ELBO only"):
+        model.loss_and_grads(x, rng=0, k=5)

@@ -5,6 +5,7 @@ from .checkpoint import load, save
 from .config import steps
 from .cvae import ConditionalVAE
 from .data import DataMissingError, binarize, load_digits, load_mnist
+from .flows import FlowDensity, FlowVAE, PlanarFlow
 from .gradcheck import gradcheck, numerical_grad, rel_error
 from .layers import Linear, ReLU, Sequential, Sigmoid, Tanh, mlp
 from .losses import Reparameterize, bernoulli_nll, gaussian_nll, kl_normal, mse
@@ -22,9 +23,12 @@ __all__ = [
     "ConditionalVAE",
     "DataMissingError",
     "Elbo",
+    "FlowDensity",
+    "FlowVAE",
     "History",
     "Linear",
     "M2",
+    "PlanarFlow",
     "ReLU",
     "Reparameterize",
     "SGD",

@@ -2,23 +2,27 @@
 
 A flow layer has the members of every layer (`params`, `grads`, `forward`, `backward`), but its
 forward pass also returns log|det ∂z_out/∂z| per example, and its backward pass takes the
-gradient of the loss with respect to that log-determinant as well.
+gradient of the loss with respect to that log-determinant as well. Derived in
+notebooks/14_normalizing_flows.ipynb.
 """
 
 import numpy as np
 
 from .checks import float_dtype, whole_number
+from .vae import VAE
+
+HALF_LOG_2PI = 0.5 * np.log(2 * np.pi)
 
 
 class PlanarFlow:
-    """z_out = z + û tanh(w·z + b) (Rezende & Mohamed 2015).   z: (B, K) -> (B, K), log_det (B,).
+    """z_out = z + û tanh(v·z + b) (Rezende & Mohamed 2015).   z: (B, K) -> (B, K), log_det (B,).
 
-    log|det ∂z_out/∂z| = log|1 + (1 - tanh²(w·z + b)) w·û|. The map is invertible when w·û ≥ -1,
-    which û = u + (m(w·u) - w·u) w / ||w||², m(a) = -1 + softplus(a), guarantees for every u:
-    then w·û = m(w·u) > -1. Parameters u, w: (K,), b: (1,).
+    log|det ∂z_out/∂z| = log|1 + (1 - tanh²(v·z + b)) v·û|. The map is invertible when v·û ≥ -1,
+    which û = u + (m(v·u) - v·u) v / ||v||², m(a) = -1 + softplus(a), guarantees for every u:
+    then v·û = m(v·u) > -1. Parameters u, v: (K,), b: (1,).
     """
 
-    tiny = 1e-12  # keeps ||w||² away from 0, where û is undefined
+    tiny = 1e-12  # keeps ||v||² away from 0, where û is undefined
 
     def __init__(self, dim, *, rng, dtype=np.float32):
         if not whole_number(dim) or dim < 1:
@@ -27,25 +31,25 @@ class PlanarFlow:
         bound = 1.0 / np.sqrt(dim)
         self.params = {
             "u": rng.uniform(-bound, bound, size=int(dim)).astype(dtype),
-            "w": rng.uniform(-bound, bound, size=int(dim)).astype(dtype),
+            "v": rng.uniform(-bound, bound, size=int(dim)).astype(dtype),
             "b": np.zeros(1, dtype=dtype),
         }
-        self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
+        self.grads = {k: np.zeros_like(p) for k, p in self.params.items()}
 
     def u_hat(self):
-        """û, the u that makes the map invertible (w·û = -1 + softplus(w·u) > -1).   (K,)"""
-        u, w = self.params["u"], self.params["w"]
-        alpha, n2 = w @ u, w @ w + self.tiny
+        """û, the u that makes the map invertible (v·û = -1 + softplus(v·u) > -1).   (K,)"""
+        u, v = self.params["u"], self.params["v"]
+        alpha, n2 = v @ u, v @ v + self.tiny
         r = (np.logaddexp(0, alpha) - 1 - alpha) / n2
-        return u + r * w
+        return u + r * v
 
     def forward(self, z):
-        w, b = self.params["w"], self.params["b"]
-        if z.ndim != 2 or z.shape[1] != len(w):
-            raise ValueError(f"z must have shape (B, {len(w)}), got {z.shape}")
+        v, b = self.params["v"], self.params["b"]
+        if z.ndim != 2 or z.shape[1] != len(v):
+            raise ValueError(f"z must have shape (B, {len(v)}), got {z.shape}")
         u_hat = self.u_hat()
-        t = np.tanh(z @ w + b)  # (B,)
-        c = w @ u_hat
+        t = np.tanh(z @ v + b)  # (B,)
+        c = v @ u_hat
         s = 1 + (1 - t * t) * c  # (B,), > 0 because c > -1
         self.cache = z, t, u_hat, c, s
         return z + t[:, None] * u_hat, np.log(np.abs(s))  # (B, K), (B,)
@@ -53,30 +57,186 @@ class PlanarFlow:
     def backward(self, dz_out, dlog_det):
         """Gradients of the loss given d loss/d z_out (B, K) and d loss/d log_det (B,)."""
         z, t, u_hat, c, s = self.cache
-        u, w = self.params["u"], self.params["w"]
-        dz = dz_out.copy()
-        dt = dz_out @ u_hat  # (B,)
-        du_hat = t @ dz_out  # (K,)
-        ds = dlog_det / s  # (B,)
+        u, v = self.params["u"], self.params["v"]
         one_minus_t2 = 1 - t * t
-        dt += ds * c * (-2 * t)
+        ds = dlog_det / s  # (B,)
+        dt = dz_out @ u_hat + ds * c * (-2 * t)  # (B,): from z_out and from s
         dc = ds @ one_minus_t2
-        da = dt * one_minus_t2  # through tanh, (B,)
-        dz += da[:, None] * w
-        dw = z.T @ da + dc * u_hat
+        da = dt * one_minus_t2  # through tanh, a = v·z + b: (B,)
+        dz = dz_out + da[:, None] * v  # (B, K)
+        dv = z.T @ da + dc * u_hat
         db = np.atleast_1d(da.sum())
-        du_hat += dc * w
-        # û = u + r w with r = (m(α) - α) / n2, α = w·u, n2 = w·w + tiny
-        alpha, n2 = w @ u, w @ w + self.tiny
+        du_hat = t @ dz_out + dc * v  # (K,)
+        # û = u + r v with r = (m(α) - α) / n2, α = v·u, n2 = v·v + tiny
+        alpha, n2 = v @ u, v @ v + self.tiny
         m_minus_alpha = np.logaddexp(0, alpha) - 1 - alpha
         r = m_minus_alpha / n2
-        du = du_hat.copy()
-        dw += r * du_hat
-        dr = du_hat @ w
+        dr = du_hat @ v
         dalpha = dr * (1 / (1 + np.exp(-alpha)) - 1) / n2  # m'(α) = sigmoid(α)
         dn2 = -dr * m_minus_alpha / (n2 * n2)
-        du += dalpha * w
-        dw += dalpha * u + 2 * dn2 * w
-        dtype = self.params["u"].dtype
-        self.grads = {"u": du.astype(dtype), "w": dw.astype(dtype), "b": db.astype(dtype)}
+        du = du_hat + dalpha * v
+        dv = dv + r * du_hat + dalpha * u + 2 * dn2 * v
+        dtype = u.dtype
+        self.grads = {"u": du.astype(dtype), "v": dv.astype(dtype), "b": db.astype(dtype)}
         return dz
+
+
+def flows_forward(flows, z):
+    """z_F = f_F(... f_1(z)) and Σ_l log|det ∂f_l/∂z|.   z: (B, K) -> (B, K), (B,)."""
+    log_det = np.zeros(len(z), dtype=z.dtype)
+    for flow in flows:
+        z, layer_log_det = flow.forward(z)
+        log_det = log_det + layer_log_det
+    return z, log_det
+
+
+def flows_backward(flows, dz, dlog_det):
+    """The chain read in reverse: d loss/d z_0 from d loss/d z_F and d loss/d Σ log det."""
+    for flow in reversed(flows):
+        dz = flow.backward(dz, dlog_det)
+    return dz
+
+
+def _flow_params(flows):
+    return {
+        f"flow{layer}.{k}": p for layer, flow in enumerate(flows) for k, p in flow.params.items()
+    }
+
+
+def _flow_grads(flows):
+    return {
+        f"flow{layer}.{k}": g for layer, flow in enumerate(flows) for k, g in flow.grads.items()
+    }
+
+
+class FlowDensity:
+    """q(z): z_0 = mu + std * eps ~ N(mu, diag std²), z = z_F = f_F(... f_1(z_0)).
+
+    log q(z_F) = log N(z_0 | mu, std²) - Σ_l log|det ∂f_l/∂z|. One density with free
+    parameters (mu, logvar: (K,) and the flows' u, v, b), not an encoder: fitted to one
+    posterior p(z | x) by the reparameterized gradient of KL(q || p(z | x)).
+    """
+
+    def __init__(self, dim, n_flows, *, rng, dtype=np.float32):
+        if not whole_number(n_flows) or n_flows < 0:
+            raise ValueError(f"n_flows must be a whole number >= 0, got {n_flows!r}")
+        dtype, rng = float_dtype(dtype), np.random.default_rng(rng)
+        self.flows = [PlanarFlow(dim, rng=rng, dtype=dtype) for _ in range(int(n_flows))]
+        self.params = {"mu": np.zeros(int(dim), dtype), "logvar": np.zeros(int(dim), dtype)}
+        self.params |= _flow_params(self.flows)
+        self.grads = {k: np.zeros_like(p) for k, p in self.params.items()}
+
+    def forward(self, eps):
+        """Samples z = z_F and their log q(z).   eps: (S, K) -> (S, K), (S,)."""
+        mu, logvar = self.params["mu"], self.params["logvar"]
+        std = np.exp(0.5 * logvar)
+        z, log_det = flows_forward(self.flows, mu + std * eps)
+        log_q = -(0.5 * eps * eps + 0.5 * logvar + HALF_LOG_2PI).sum(axis=1) - log_det
+        self.cache = eps, std
+        return z, log_q
+
+    def backward(self, dz, dlog_q):
+        """Gradients given d loss/d z (S, K) and d loss/d log q (S,); sets self.grads."""
+        eps, std = self.cache
+        dz0 = flows_backward(self.flows, dz, -dlog_q)  # log q has -Σ log det
+        dlogvar = (dz0 * eps).sum(axis=0) * 0.5 * std - 0.5 * dlog_q.sum()
+        self.grads = {"mu": dz0.sum(axis=0), "logvar": dlogvar} | _flow_grads(self.flows)
+        return self.grads
+
+
+class FlowVAE(VAE):
+    """A VAE whose q_φ(z|x) is the encoder's Gaussian pushed through `n_flows` planar flows.
+
+    z_0 = mu(x) + std(x) * eps, z = f_F(... f_1(z_0)); the flows' parameters are shared by all
+    x (only the Gaussian is amortized). The ELBO is sampled, as the KL has no closed form:
+    ELBO = log p(x|z) + log p(z) - log N(z_0 | mu, std²) + Σ_l log|det ∂f_l/∂z|.
+    Parameter names: enc.*, dec.* as in VAE, and flow{l}.u, flow{l}.v, flow{l}.b.
+    """
+
+    def __init__(self, x_dim, hidden, z_dim, *, n_flows, rng, dtype=np.float32, **kwargs):
+        if not whole_number(n_flows) or n_flows < 0:
+            raise ValueError(f"n_flows must be a whole number >= 0, got {n_flows!r}")
+        rng = np.random.default_rng(rng)
+        super().__init__(x_dim, hidden, z_dim, rng=rng, dtype=dtype, **kwargs)
+        self.flows = [PlanarFlow(self.z_dim, rng=rng, dtype=self.dtype) for _ in range(n_flows)]
+        self.params |= _flow_params(self.flows)
+
+    def _forward_q(self, x, mu, logvar, eps):
+        """log w = log p(x|z) + log p(z) - log q(z|x) at z = flows(mu + std * eps), with parts."""
+        z0 = self.reparam.forward(mu, logvar, eps)
+        z, log_det = flows_forward(self.flows, z0)  # (B, K), (B,)
+        out = self.decoder.forward(z)  # (B, D)
+        recon = self._nll(out, x)  # -log p(x|z), (B,)
+        log_q0 = -(0.5 * eps * eps + 0.5 * logvar + HALF_LOG_2PI).sum(axis=1)
+        log_pz = -(0.5 * z * z + HALF_LOG_2PI).sum(axis=1)
+        kl = log_q0 - log_det - log_pz  # log q(z|x) - log p(z), one draw: (B,)
+        return out, z, recon, kl
+
+    def _backward_q(self, x, out, z, scale):
+        """d(scale * Σ_B -log w)/d(mu, logvar); sets the decoder's and the flows' grads."""
+        d_out = self._nll_backward(out, x)  # (B, D)
+        d_out *= scale
+        dz = self.decoder.backward(d_out) + scale * z  # -log p(z) adds z
+        dlog_det = np.full(len(z), -scale, dtype=z.dtype)  # -log w has -Σ log det
+        dmu, dlogvar = self.reparam.backward(flows_backward(self.flows, dz, dlog_det))
+        return dmu, dlogvar - 0.5 * scale  # +log q_0 adds -½ logvar per dimension
+
+    def loss_and_grads(self, x, *, eps=None, rng=None, k=1):
+        """mean_B(-ELBO) from one draw of z per example, and its gradients."""
+        if k != 1 or float(self.beta) != 1.0:
+            raise ValueError("FlowVAE trains on the ELBO only: k must be 1 and beta 1")
+        x = self._check(x, self.x_dim, "x", targets=True)
+        mu, logvar = self._encode(x)
+        eps = self._noise(eps, rng, mu.shape)
+        out, z, recon, kl = self._forward_q(x, mu, logvar, eps)
+        dmu, dlogvar = self._backward_q(x, out, z, 1.0 / len(x))
+        self.encoder.backward(np.concatenate([dmu, dlogvar], axis=1))
+        self.stats = {"recon": float(recon.mean()), "kl": float(kl.mean())}
+        return float(np.mean(recon + kl)), self._grads()
+
+    def local_loss_and_grads(self, x, mu, logvar, *, eps=None, rng=None):
+        """mean_B(-ELBO) for a given q_0 = N(mu, diag exp(logvar)) per example, and
+        d/d(mu, logvar): for optimising each example's q directly (no encoder). (B, K) each."""
+        x = self._check(x, self.x_dim, "x", targets=True)
+        eps = self._noise(eps, rng, mu.shape)
+        out, z, recon, kl = self._forward_q(x, mu, logvar, eps)
+        return float(np.mean(recon + kl)), self._backward_q(x, out, z, 1.0 / len(x))
+
+    def elbo(self, x, *, eps=None, rng=None, mu=None, logvar=None):
+        """Per-example ELBO (B,) from one draw, `.recon` and `.kl` (sampled) as its parts.
+
+        mu, logvar: a q_0 to use instead of the encoder's (B, K)."""
+        from .models import Elbo
+
+        x = self._check(x, self.x_dim, "x", targets=True)
+        if mu is None:
+            mu, logvar = self._encode(x)
+        _, _, recon, kl = self._forward_q(x, mu, logvar, self._noise(eps, rng, mu.shape))
+        return Elbo(recon, kl)
+
+    def log_likelihood(self, x, *, k, rng, mu=None, logvar=None):
+        """log p(x) ≈ logsumexp_i log w_i - log k, z_i from q(z|x) (mu, logvar: as in elbo)."""
+        if not whole_number(k) or k < 1:
+            raise ValueError(f"k must be a positive whole number of samples, got {k!r}")
+        x = self._check(x, self.x_dim, "x", targets=True)
+        if mu is None:
+            mu, logvar = self._encode(x)
+        k, rng, B = int(k), np.random.default_rng(rng), len(x)
+        chunk = max(1, min(k, 2**20 // (B * max(self.x_dim, self.z_dim))))
+        log_w = []
+        for start in range(0, k, chunk):
+            c = min(chunk, k - start)  # c draws per example at once: rows (draw, example)
+            tile = [np.tile(a, (c, 1)) for a in (x, mu, logvar)]
+            eps = rng.standard_normal((c * B, self.z_dim)).astype(self.dtype)
+            _, _, recon, kl = self._forward_q(*tile, eps)
+            log_w.append(-(recon + kl).astype(np.float64).reshape(c, B))
+        log_w = np.concatenate(log_w)  # (k, B)
+        top = log_w.max(axis=0)
+        return top + np.log(np.exp(log_w - top).mean(axis=0))
+
+    def _grads(self):
+        return super()._grads() | _flow_grads(self.flows)
+
+    @property
+    def config(self):
+        return super().config | {"n_flows": len(self.flows)}
