@@ -1,0 +1,248 @@
+"""A diffusion model as a VAE with a fixed encoder (Ho et al. 2020), for binary images.
+
+The encoder is the forward process q(x_t | x_{t-1}) = N(sqrt(1 - beta_t) x_{t-1}, beta_t I),
+t = 1..T, on x_0 = 2x - 1 in {-1, 1}^D. Its marginal and posterior are Gaussians in closed form:
+
+    q(x_t | x_0)           = N(sqrt(abar_t) x_0, (1 - abar_t) I),  abar_t = prod_s (1 - beta_s)
+    q(x_{t-1} | x_t, x_0)  = N(mu_tilde_t, beta_tilde_t I),
+        mu_tilde_t   = sqrt(abar_{t-1}) beta_t / (1 - abar_t) x_0
+                       + sqrt(1 - beta_t) (1 - abar_{t-1}) / (1 - abar_t) x_t,
+        beta_tilde_t = (1 - abar_{t-1}) / (1 - abar_t) beta_t.
+
+The decoder p(x_{t-1} | x_t) = N(mu_theta(x_t, t), beta_t I) predicts the noise:
+mu_theta = (x_t - beta_t / sqrt(1 - abar_t) eps_theta(x_t, t)) / sqrt(1 - beta_t), where eps_theta
+is an MLP reading [x_t, a sinusoidal embedding of t]. The last step is discretized at the two
+pixel values (Ho et al. 2020, section 3.3, with two bins): p(x_0 = +1 | x_1) = Phi(mu / sigma_1).
+The ELBO is the sum of L_T = KL(q(x_T | x_0) || N(0, I)), L_{t-1} = KL(q(x_{t-1} | x_t, x_0) ||
+p(x_{t-1} | x_t)) for t = 2..T, and L_0 = -log p(x_0 | x_1); the training loss is the simplified
+one, ||eps - eps_theta(x_t, t)||^2 at a uniform t, the L_{t-1} without their weights.
+"""
+
+import numpy as np
+from scipy.special import log_ndtr, ndtr
+
+from .checks import float_dtype, whole_number
+from .layers import mlp
+
+EMBED_DIM = 16  # sinusoidal features of t fed to the network beside x_t
+
+
+def linear_schedule(T, start=1e-4, end=0.02):
+    """beta_1..beta_T rising linearly, Ho et al.'s schedule for T = 1000 scaled by 1000 / T.
+
+    The scaling keeps sum(beta), and so abar_T ~ exp(-sum(beta)), about the same for any T.
+    """
+    if not whole_number(T) or T < 1:
+        raise ValueError(f"T must be a positive whole number of steps, got {T!r}")
+    scale = 1000 / int(T)
+    betas = np.linspace(start * scale, end * scale, int(T))
+    if not (betas[0] > 0 and betas[-1] < 1):
+        raise ValueError(f"the schedule for T = {T} has betas outside (0, 1); use a larger T")
+    return betas
+
+
+def cosine_schedule(T, s=0.008, max_beta=0.999):
+    """beta_1..beta_T from abar_t = cos^2((t/T + s) / (1 + s) pi/2) (Nichol & Dhariwal 2021)."""
+    if not whole_number(T) or T < 1:
+        raise ValueError(f"T must be a positive whole number of steps, got {T!r}")
+    f = np.cos((np.arange(int(T) + 1) / int(T) + s) / (1 + s) * np.pi / 2) ** 2
+    return np.minimum(1 - f[1:] / f[:-1], max_beta)
+
+
+def time_embedding(t, T, dim=EMBED_DIM):
+    """(B,) steps in 1..T -> (B, dim): sin and cos of t at dim/2 frequencies from 1 to 1/T."""
+    freqs = np.exp(-np.log(T) * np.arange(dim // 2) / max(dim // 2 - 1, 1))
+    angles = np.asarray(t, dtype=np.float64)[:, None] * freqs[None, :]
+    return np.concatenate([np.sin(angles), np.cos(angles)], axis=1)
+
+
+class Diffusion:
+    """A denoising diffusion model on binary images x in {0, 1}^D (see the module docstring).
+
+    `params`/`loss_and_grads(x, rng=)` as every model, so `fit` trains it (the simplified loss).
+    `betas`: the noise schedule as a plain (T,) array (default `cosine_schedule(T)`, valid for
+    any T; `linear_schedule(T)` needs T >= 21).
+    """
+
+    def __init__(self, x_dim, hidden, *, T, rng, dtype=np.float32, betas=None):
+        hidden = tuple(np.atleast_1d(hidden).tolist())
+        widths = {"x_dim": x_dim, "T": T} | {f"hidden[{i}]": h for i, h in enumerate(hidden)}
+        for name, width in widths.items():
+            if not whole_number(width) or width < 1:
+                raise ValueError(f"{name} must be a positive whole number, got {width!r}")
+        self.x_dim, self.hidden, self.T = int(x_dim), tuple(int(h) for h in hidden), int(T)
+        self.dtype = float_dtype(dtype)
+        betas = cosine_schedule(self.T) if betas is None else np.asarray(betas, dtype=np.float64)
+        if betas.shape != (self.T,):
+            raise ValueError(f"betas must have shape ({self.T},), one per step, got {betas.shape}")
+        if not np.all((betas > 0) & (betas < 1)):
+            raise ValueError("every beta must lie in (0, 1)")
+        self.betas = betas
+        self.alphas = 1 - betas
+        self.alpha_bars = np.cumprod(self.alphas)  # abar_1..abar_T
+        self.net = mlp(
+            (self.x_dim + EMBED_DIM, *self.hidden, self.x_dim), rng=rng, dtype=self.dtype
+        )
+        self.net.layers[0].needs_dx = False
+        self.params = {f"net.{k}": v for k, v in self.net.params.items()}
+        self.stats = {}  # what fit records beside the loss: nothing
+
+    # -- the fixed encoder --------------------------------------------------------------------
+
+    def _abar(self, t):
+        """abar_t for an int array t in 0..T (abar_0 = 1)."""
+        return np.concatenate([[1.0], self.alpha_bars])[t]
+
+    def marginal(self, x0, t):
+        """Mean (B, D) and variance (B, 1) of q(x_t | x_0), for x0 in [-1, 1] and t in 1..T."""
+        t = self._steps(t, len(x0))
+        abar = self._abar(t)[:, None]
+        return np.sqrt(abar) * x0, 1 - abar
+
+    def posterior(self, x0, xt, t):
+        """Mean (B, D) and variance (B, 1) of q(x_{t-1} | x_t, x_0), t in 2..T."""
+        t = self._steps(t, len(x0))
+        if np.any(t < 2):
+            raise ValueError("the posterior q(x_{t-1} | x_t, x_0) is a Gaussian for t >= 2 only")
+        abar, abar_prev = self._abar(t)[:, None], self._abar(t - 1)[:, None]
+        beta = self.betas[t - 1][:, None]
+        mean = (np.sqrt(abar_prev) * beta * x0 + np.sqrt(1 - beta) * (1 - abar_prev) * xt) / (
+            1 - abar
+        )
+        return mean, (1 - abar_prev) / (1 - abar) * beta
+
+    # -- the decoder --------------------------------------------------------------------------
+
+    def predict_noise(self, xt, t):
+        """eps_theta(x_t, t): (B, D) noisy images and (B,) steps -> (B, D) predicted noise."""
+        t = self._steps(t, len(xt))
+        inputs = np.concatenate([xt, time_embedding(t, self.T)], axis=1).astype(self.dtype)
+        return self.net.forward(inputs)
+
+    def _mean(self, xt, t, eps_hat):
+        beta, abar = self.betas[t - 1][:, None], self._abar(t)[:, None]
+        return (xt - beta / np.sqrt(1 - abar) * eps_hat) / np.sqrt(1 - beta)
+
+    # -- training -----------------------------------------------------------------------------
+
+    def loss_and_grads(self, x, *, rng=None, t=None, eps=None):
+        """The simplified loss mean_B ||eps - eps_theta(x_t, t)||^2 and its gradients.
+
+        x: (B, D) in [0, 1], mapped to x_0 = 2x - 1. t: (B,) steps in 1..T and eps: (B, D)
+        noise, each drawn from rng (t uniform) when not given; fix both for a gradient check.
+        """
+        x0 = 2 * self._check(x, self.x_dim, "x", targets=True) - 1
+        B = len(x0)
+        if t is None or eps is None:
+            if rng is None:
+                raise ValueError("pass t and eps, or rng to draw them from")
+            rng = np.random.default_rng(rng)
+        t = self._steps(rng.integers(1, self.T + 1, size=B) if t is None else t, B)
+        if eps is None:
+            eps = rng.standard_normal(x0.shape)
+        eps = self._check(eps, self.x_dim, "eps")
+        mean, var = self.marginal(x0, t)
+        xt = (mean + np.sqrt(var) * eps).astype(self.dtype)
+        diff = self.predict_noise(xt, t) - eps
+        loss = float((diff * diff).sum(axis=1).mean())
+        self.net.backward(2 * diff / B)
+        return loss, {f"net.{k}": v for k, v in self.net.grads.items()}
+
+    # -- the bound ----------------------------------------------------------------------------
+
+    def elbo_terms(self, x, *, rng):
+        """Per-example terms of the negative ELBO in nats, (B, T + 1): column 0 is L_0,
+        column t (1..T-1) is L_t = KL(q(x_t | x_{t+1}, x_0) || p(x_t | x_{t+1})) at one draw of
+        x_{t+1} ~ q(x_{t+1} | x_0), and column T is L_T, in closed form. x must be binary.
+        """
+        x = self._check(x, self.x_dim, "x", targets=True)
+        if np.any((x != 0) & (x != 1)):
+            raise ValueError(
+                "x must be binary (0 or 1): L_0 is discretized at the two pixel values; "
+                "binarize grey levels first"
+            )
+        rng = np.random.default_rng(rng)
+        x0 = 2 * x.astype(np.float64) - 1
+        B, D, T = len(x0), self.x_dim, self.T
+        terms = np.empty((B, T + 1))
+        abar_T = self.alpha_bars[-1]
+        terms[:, T] = 0.5 * (abar_T * x0**2 + (1 - abar_T) - 1 - np.log(1 - abar_T)).sum(axis=1)
+        for step in range(1, T + 1):
+            t = np.full(B, step)
+            eps = rng.standard_normal(x0.shape)
+            mean, var = self.marginal(x0, t)
+            xt = mean + np.sqrt(var) * eps
+            mu = self._mean(xt, t, self.predict_noise(xt, t).astype(np.float64))
+            sigma2 = self.betas[step - 1]
+            if step == 1:  # L_0 = -log p(x_0 | x_1), two bins split at 0
+                terms[:, 0] = -log_ndtr(x0 * mu / np.sqrt(sigma2)).sum(axis=1)
+            else:  # L_{t-1}: a KL between Gaussians of variances beta_tilde and beta
+                post_mean, post_var = self.posterior(x0, xt, t)
+                ratio = post_var[:, 0] / sigma2
+                terms[:, step - 1] = (
+                    0.5 * D * (ratio - 1 - np.log(ratio))
+                    + 0.5 * ((post_mean - mu) ** 2).sum(axis=1) / sigma2
+                )
+        return terms
+
+    def elbo(self, x, *, rng):
+        """Per-example ELBO (B,) in nats: -(L_0 + L_1 + ... + L_{T-1} + L_T), one draw per term."""
+        return -self.elbo_terms(x, rng=rng).sum(axis=1)
+
+    # -- sampling -----------------------------------------------------------------------------
+
+    def sample(self, n, *, rng, return_path=False):
+        """n images by ancestral sampling: x_T ~ N(0, I), x_{t-1} ~ p(x_{t-1} | x_t), t = T..2,
+        then p(x_0 = +1 | x_1) per pixel, returned as (n, D) probabilities of a white pixel.
+
+        return_path: also the (T + 1, n, D) path of images in [0, 1]: row i is (x_{T-i} + 1) / 2
+        clipped to [0, 1] for i < T (row 0 is the pure noise x_T), and row T the probabilities.
+        """
+        if not whole_number(n) or n < 1:
+            raise ValueError(f"sample needs a whole number n >= 1, got {n!r}")
+        rng = np.random.default_rng(rng)
+        n = int(n)
+        xt = rng.standard_normal((n, self.x_dim))
+        path = [xt]
+        for step in range(self.T, 0, -1):
+            t = np.full(n, step)
+            mu = self._mean(xt, t, self.predict_noise(xt, t).astype(np.float64))
+            if step > 1:
+                xt = mu + np.sqrt(self.betas[step - 1]) * rng.standard_normal(xt.shape)
+                path.append(xt)
+        probs = ndtr(mu / np.sqrt(self.betas[0])).astype(self.dtype)
+        if not return_path:
+            return probs
+        images = [np.clip((p + 1) / 2, 0, 1).astype(self.dtype) for p in path]
+        return probs, np.stack([*images, probs])
+
+    # -- checks -------------------------------------------------------------------------------
+
+    def _steps(self, t, B):
+        t = np.asarray(t)
+        if t.shape != (B,) or not np.issubdtype(t.dtype, np.integer):
+            raise ValueError(f"t must be a ({B},) array of whole-number steps, got {t!r}")
+        if t.min() < 1 or t.max() > self.T:
+            raise ValueError(
+                f"steps t must lie in 1..{self.T}, got values in {t.min()}..{t.max()}"
+            )
+        return t
+
+    def _check(self, a, width, name, targets=False):
+        """`a` as a (B, width) array of this model's dtype, or a ValueError naming the problem;
+        targets (images) must also lie in [0, 1]. The same contract as the VAE's, used by `fit`.
+        """
+        a = np.asarray(a)
+        if a.ndim != 2 or a.shape[1] != width or a.shape[0] == 0:
+            raise ValueError(f"{name} must have shape (B, {width}) with B >= 1, got {a.shape}")
+        if a.dtype != bool and (not np.issubdtype(a.dtype, np.number) or np.iscomplexobj(a)):
+            raise ValueError(f"{name} must hold real numbers, got dtype {a.dtype}")
+        a = a.astype(self.dtype, copy=False)
+        if not np.isfinite(a).all():
+            raise ValueError(f"{name} contains NaN or infinite values")
+        if targets and (a.min() < 0 or a.max() > 1):
+            raise ValueError(
+                f"{name} must lie in [0, 1], got values in "
+                f"[{float(a.min())!r}, {float(a.max())!r}]"
+            )
+        return a
