@@ -148,8 +148,8 @@ class M2:
     def unlabelled_loss_and_grads(self, x, *, eps=None, rng=None):
         """-mean_B U(x) and its gradients.
 
-        d(-U)/d(-L(x, y)) = q(y|x); through the softmax, the classifier's logits a get
-        d(-U)/da = -q * (L(x, y) - log q(y|x) - U(x)).
+        d(-U)/d(-L(x, y)) = q(y|x); through the softmax, the classifier's logits o get
+        d(-U)/do = -q * (L(x, y) - log q(y|x) - U(x)).
         """
         elbo, log_q, q, bound = self._unlabelled_forward(x, eps, rng)
         B = len(bound)
