@@ -1,7 +1,8 @@
 """The conditional VAE: q_φ(z|x, y) and p_θ(x|z, y) with a one-hot label y (Sohn et al. 2015).
 
 The encoder reads [x, y] and the decoder [z, y]; the prior stays p(z) = N(0, I), so z is free
-to hold what the label does not say (the style of a digit).
+to hold what the label does not say (the style of a digit). Derived in
+notebooks/13_conditional_vae.ipynb.
 """
 
 import numpy as np
