@@ -7,6 +7,7 @@ from .cvae import ConditionalVAE
 from .data import DataMissingError, binarize, load_digits, load_mnist
 from .flows import FlowDensity, FlowVAE, PlanarFlow
 from .gradcheck import gradcheck, numerical_grad, rel_error
+from .hvae import HierarchicalVAE
 from .layers import Linear, ReLU, Sequential, Sigmoid, Tanh, mlp
 from .losses import Reparameterize, bernoulli_nll, gaussian_nll, kl_normal, mse
 from .m2 import M2, Classifier
@@ -25,6 +26,7 @@ __all__ = [
     "Elbo",
     "FlowDensity",
     "FlowVAE",
+    "HierarchicalVAE",
     "History",
     "Linear",
     "M2",
