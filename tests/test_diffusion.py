@@ -9,11 +9,11 @@ from vaebook.diffusion import Diffusion, cosine_schedule, linear_schedule, time_
 
 
 def forward_chain(model, x0, rng, steps):
-    """x_1..x_steps drawn one step at a time, x_t = sqrt(1 - beta_t) x_{t-1} + sqrt(beta_t) eps."""
+    """x_1..x_steps drawn one step at a time, x_t = sqrt(1 - nu_t) x_{t-1} + sqrt(nu_t) eps."""
     xs, x = [], x0
     for t in range(1, steps + 1):
-        beta = model.betas[t - 1]
-        x = np.sqrt(1 - beta) * x + np.sqrt(beta) * rng.standard_normal(x.shape)
+        nu = model.nu[t - 1]
+        x = np.sqrt(1 - nu) * x + np.sqrt(nu) * rng.standard_normal(x.shape)
         xs.append(x)
     return xs
 
@@ -51,11 +51,15 @@ def log_normal(x, mean, var):
     return -0.5 * (np.log(2 * np.pi * var) + (x - mean) ** 2 / var).sum(axis=1)
 
 
-def test_elbo_equals_a_brute_force_sum_over_trajectories():
+@pytest.mark.parametrize("reverse_var", ["nu", "posterior"])
+def test_elbo_equals_a_brute_force_sum_over_trajectories(reverse_var):
     # E_q[log p(x_{0:T}) - log q(x_{1:T} | x_0)] sampled over whole forward trajectories, with
     # every density written out: no closed-form KL, no posterior, no epsilon-parameterization.
     T, D = 4, 3
-    model = Diffusion(D, (6,), T=T, rng=3, dtype=np.float64, betas=np.array([0.1, 0.2, 0.3, 0.5]))
+    schedule = np.array([0.1, 0.2, 0.3, 0.5])
+    model = Diffusion(
+        D, (6,), T=T, rng=3, dtype=np.float64, schedule=schedule, reverse_var=reverse_var
+    )
     x = np.array([[0.0, 1.0, 1.0]])
     x0 = 2 * x - 1
     n = 100_000
@@ -63,16 +67,19 @@ def test_elbo_equals_a_brute_force_sum_over_trajectories():
     xs = [np.repeat(x0, n, axis=0), *forward_chain(model, np.repeat(x0, n, axis=0), rng, T)]
     log_w = log_normal(xs[T], 0.0, 1.0)  # log p(x_T)
     for t in range(T, 0, -1):
-        beta = model.betas[t - 1]
-        log_w -= log_normal(xs[t], np.sqrt(1 - beta) * xs[t - 1], beta)  # - log q(x_t | x_{t-1})
+        nu = model.nu[t - 1]
+        log_w -= log_normal(xs[t], np.sqrt(1 - nu) * xs[t - 1], nu)  # - log q(x_t | x_{t-1})
+        var = nu  # the decoder's variance, written out
+        if reverse_var == "posterior" and t > 1:
+            var = (1 - model.kappa[t - 2]) / (1 - model.kappa[t - 1]) * nu
         steps = np.full(n, t)
         mu = model._mean(xs[t], steps, model.predict_noise(xs[t], steps))
         if t > 1:
-            log_w += log_normal(xs[t - 1], mu, beta)  # log p(x_{t-1} | x_t)
+            log_w += log_normal(xs[t - 1], mu, var)  # log p(x_{t-1} | x_t)
         else:  # log p(x_0 | x_1), two bins split at 0
             from scipy.special import log_ndtr
 
-            log_w += log_ndtr(xs[0] * mu / np.sqrt(beta)).sum(axis=1)
+            log_w += log_ndtr(xs[0] * mu / np.sqrt(nu)).sum(axis=1)
     brute, brute_se = log_w.mean(), log_w.std() / np.sqrt(n)
     draws = model.elbo(np.repeat(x, 20_000, axis=0), rng=5)
     ours, ours_se = draws.mean(), draws.std() / np.sqrt(len(draws))
@@ -85,9 +92,9 @@ def test_elbo_terms_layout():
     x = np.array([[0, 1, 1, 0, 1], [1, 1, 0, 0, 0]], dtype=float)
     terms = model.elbo_terms(x, rng=1)
     assert terms.shape == (2, 7)
-    abar = model.alpha_bars[-1]
+    kappa = model.kappa[-1]
     x0 = 2 * x - 1
-    expected_LT = 0.5 * (abar * x0**2 + (1 - abar) - 1 - np.log(1 - abar)).sum(axis=1)
+    expected_LT = 0.5 * (kappa * x0**2 + (1 - kappa) - 1 - np.log(1 - kappa)).sum(axis=1)
     np.testing.assert_allclose(terms[:, -1], expected_LT)
     assert np.all(terms >= 0)  # KLs and a -log of a probability
     np.testing.assert_allclose(model.elbo(x, rng=1), -terms.sum(axis=1))
@@ -111,8 +118,8 @@ def test_loss_is_the_noise_prediction_error():
     rng = np.random.default_rng(1)
     x, t, eps = rng.random((3, 4)), np.array([1, 5, 10]), rng.standard_normal((3, 4))
     loss, _ = model.loss_and_grads(x, t=t, eps=eps)
-    abar = model.alpha_bars[t - 1][:, None]
-    xt = np.sqrt(abar) * (2 * x - 1) + np.sqrt(1 - abar) * eps
+    kappa = model.kappa[t - 1][:, None]
+    xt = np.sqrt(kappa) * (2 * x - 1) + np.sqrt(1 - kappa) * eps
     expected = ((model.predict_noise(xt, t) - eps) ** 2).sum(axis=1).mean()
     assert loss == pytest.approx(expected)
 
@@ -122,10 +129,10 @@ def test_schedules():
     for T in (50, 200):
         assert np.exp(np.log1p(-linear_schedule(T)).sum()) < 1e-3  # x_T is almost pure noise
     T, s = 100, 0.008
-    abar = np.cumprod(1 - cosine_schedule(T, s=s))
+    kappa = np.cumprod(1 - cosine_schedule(T, s=s))
     f = np.cos((np.arange(1, T + 1) / T + s) / (1 + s) * np.pi / 2) ** 2
     f0 = np.cos(s / (1 + s) * np.pi / 2) ** 2
-    np.testing.assert_allclose(abar[:-1], (f / f0)[:-1], rtol=1e-10)
+    np.testing.assert_allclose(kappa[:-1], (f / f0)[:-1], rtol=1e-10)
     emb = time_embedding(np.array([1, 2, 50]), 50)
     assert emb.shape == (3, 16) and np.all(np.abs(emb) <= 1)
     assert len({tuple(np.round(row, 12)) for row in time_embedding(np.arange(1, 51), 50)}) == 50
@@ -156,10 +163,10 @@ def test_training_lowers_the_loss_and_the_bound():
 def test_bad_input_is_named():
     with pytest.raises(ValueError, match="T must"):
         Diffusion(4, (5,), T=0, rng=0)
-    with pytest.raises(ValueError, match="betas must have shape"):
-        Diffusion(4, (5,), T=3, rng=0, betas=[0.1, 0.2])
+    with pytest.raises(ValueError, match="schedule must have shape"):
+        Diffusion(4, (5,), T=3, rng=0, schedule=[0.1, 0.2])
     with pytest.raises(ValueError, match="in \\(0, 1\\)"):
-        Diffusion(4, (5,), T=2, rng=0, betas=[0.1, 1.0])
+        Diffusion(4, (5,), T=2, rng=0, schedule=[0.1, 1.0])
     model = Diffusion(4, (5,), T=3, rng=0)
     with pytest.raises(ValueError, match="binary"):
         model.elbo(np.full((1, 4), 0.5), rng=0)
@@ -169,5 +176,8 @@ def test_bad_input_is_named():
         model.loss_and_grads(np.zeros((2, 5)), rng=0)
     with pytest.raises(ValueError, match="rng"):
         model.loss_and_grads(np.zeros((2, 4)))
+    model.reverse_var = "beta"
+    with pytest.raises(ValueError, match="reverse_var"):
+        model.sample(1, rng=0)
     with pytest.raises(ValueError, match="t >= 2"):
         model.posterior(np.zeros((1, 4)), np.zeros((1, 4)), np.array([1]))

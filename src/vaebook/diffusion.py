@@ -1,21 +1,25 @@
 """A diffusion model as a VAE with a fixed encoder (Ho et al. 2020), for binary images.
 
-The encoder is the forward process q(x_t | x_{t-1}) = N(sqrt(1 - beta_t) x_{t-1}, beta_t I),
-t = 1..T, on x_0 = 2x - 1 in {-1, 1}^D. Its marginal and posterior are Gaussians in closed form:
+The encoder is the forward (noising) process q(x_t | x_{t-1}) = N(sqrt(1 - nu_t) x_{t-1}, nu_t I),
+t = 1..T, on x_0 = 2x - 1 in {-1, 1}^D (nu_t is Ho et al.'s beta_t; the book keeps beta for the
+KL weight and beta_1, beta_2 for Adam). Its marginal and posterior are Gaussians in closed form:
 
-    q(x_t | x_0)           = N(sqrt(abar_t) x_0, (1 - abar_t) I),  abar_t = prod_s (1 - beta_s)
-    q(x_{t-1} | x_t, x_0)  = N(mu_tilde_t, beta_tilde_t I),
-        mu_tilde_t   = sqrt(abar_{t-1}) beta_t / (1 - abar_t) x_0
-                       + sqrt(1 - beta_t) (1 - abar_{t-1}) / (1 - abar_t) x_t,
-        beta_tilde_t = (1 - abar_{t-1}) / (1 - abar_t) beta_t.
+    q(x_t | x_0)           = N(sqrt(kappa_t) x_0, (1 - kappa_t) I),  kappa_t = prod_s (1 - nu_s)
+    q(x_{t-1} | x_t, x_0)  = N(mu_tilde_t, nu_tilde_t I),
+        mu_tilde_t = sqrt(kappa_{t-1}) nu_t / (1 - kappa_t) x_0
+                     + sqrt(1 - nu_t) (1 - kappa_{t-1}) / (1 - kappa_t) x_t,
+        nu_tilde_t = (1 - kappa_{t-1}) / (1 - kappa_t) nu_t.
 
-The decoder p(x_{t-1} | x_t) = N(mu_theta(x_t, t), beta_t I) predicts the noise:
-mu_theta = (x_t - beta_t / sqrt(1 - abar_t) eps_theta(x_t, t)) / sqrt(1 - beta_t), where eps_theta
-is an MLP reading [x_t, a sinusoidal embedding of t]. The last step is discretized at the two
-pixel values (Ho et al. 2020, section 3.3, with two bins): p(x_0 = +1 | x_1) = Phi(mu / sigma_1).
+The decoder p(x_{t-1} | x_t) = N(mu_theta(x_t, t), var_t I) predicts the noise:
+mu_theta = (x_t - nu_t / sqrt(1 - kappa_t) eps_theta(x_t, t)) / sqrt(1 - nu_t), where eps_theta
+is an MLP reading [x_t, a sinusoidal embedding of t]. Its variance var_t is nu_t
+(reverse_var="nu", Ho et al.'s default) or nu_tilde_t ("posterior"); the network does not depend
+on it, so a trained model can be evaluated with either. The last step is discretized at the two
+pixel values (Ho et al. 2020, section 3.3, two bins): p(x_0 = +1 | x_1) = Phi(mu / sqrt(nu_1)).
 The ELBO is the sum of L_T = KL(q(x_T | x_0) || N(0, I)), L_{t-1} = KL(q(x_{t-1} | x_t, x_0) ||
 p(x_{t-1} | x_t)) for t = 2..T, and L_0 = -log p(x_0 | x_1); the training loss is the simplified
 one, ||eps - eps_theta(x_t, t)||^2 at a uniform t, the L_{t-1} without their weights.
+Derived in notebooks/16_diffusion.ipynb.
 """
 
 import numpy as np
@@ -28,25 +32,26 @@ EMBED_DIM = 16  # sinusoidal features of t fed to the network beside x_t
 
 
 def linear_schedule(T, start=1e-4, end=0.02):
-    """beta_1..beta_T rising linearly, Ho et al.'s schedule for T = 1000 scaled by 1000 / T.
+    """nu_1..nu_T rising linearly, Ho et al.'s schedule for T = 1000 scaled by 1000 / T.
 
-    The scaling keeps sum(beta), and so abar_T ~ exp(-sum(beta)), about the same for any T.
+    The scaling keeps sum(nu), and so kappa_T ~ exp(-sum(nu)), about the same for any T.
     """
     if not whole_number(T) or T < 1:
         raise ValueError(f"T must be a positive whole number of steps, got {T!r}")
     scale = 1000 / int(T)
-    betas = np.linspace(start * scale, end * scale, int(T))
-    if not (betas[0] > 0 and betas[-1] < 1):
-        raise ValueError(f"the schedule for T = {T} has betas outside (0, 1); use a larger T")
-    return betas
+    nu = np.linspace(start * scale, end * scale, int(T))
+    if not (nu[0] > 0 and nu[-1] < 1):
+        raise ValueError(f"the schedule for T = {T} has steps outside (0, 1); use a larger T")
+    return nu
 
 
-def cosine_schedule(T, s=0.008, max_beta=0.999):
-    """beta_1..beta_T from abar_t = cos^2((t/T + s) / (1 + s) pi/2) (Nichol & Dhariwal 2021)."""
+def cosine_schedule(T, s=0.008, max_nu=0.999):
+    """nu_1..nu_T from kappa_t = f(t) / f(0), f(t) = cos^2((t/T + s) / (1 + s) pi/2)
+    (Nichol & Dhariwal 2021), each nu_t clipped at max_nu."""
     if not whole_number(T) or T < 1:
         raise ValueError(f"T must be a positive whole number of steps, got {T!r}")
     f = np.cos((np.arange(int(T) + 1) / int(T) + s) / (1 + s) * np.pi / 2) ** 2
-    return np.minimum(1 - f[1:] / f[:-1], max_beta)
+    return np.minimum(1 - f[1:] / f[:-1], max_nu)
 
 
 def time_embedding(t, T, dim=EMBED_DIM):
@@ -60,11 +65,14 @@ class Diffusion:
     """A denoising diffusion model on binary images x in {0, 1}^D (see the module docstring).
 
     `params`/`loss_and_grads(x, rng=)` as every model, so `fit` trains it (the simplified loss).
-    `betas`: the noise schedule as a plain (T,) array (default `cosine_schedule(T)`, valid for
-    any T; `linear_schedule(T)` needs T >= 21).
+    `schedule`: nu_1..nu_T as a plain (T,) array (default `cosine_schedule(T)`, valid for any T;
+    `linear_schedule(T)` needs T >= 21). `reverse_var`: "nu" or "posterior", the decoder's
+    variance (see the module docstring); an attribute, so it can be switched after training.
     """
 
-    def __init__(self, x_dim, hidden, *, T, rng, dtype=np.float32, betas=None):
+    def __init__(
+        self, x_dim, hidden, *, T, rng, dtype=np.float32, schedule=None, reverse_var="nu"
+    ):
         hidden = tuple(np.atleast_1d(hidden).tolist())
         widths = {"x_dim": x_dim, "T": T} | {f"hidden[{i}]": h for i, h in enumerate(hidden)}
         for name, width in widths.items():
@@ -72,14 +80,16 @@ class Diffusion:
                 raise ValueError(f"{name} must be a positive whole number, got {width!r}")
         self.x_dim, self.hidden, self.T = int(x_dim), tuple(int(h) for h in hidden), int(T)
         self.dtype = float_dtype(dtype)
-        betas = cosine_schedule(self.T) if betas is None else np.asarray(betas, dtype=np.float64)
-        if betas.shape != (self.T,):
-            raise ValueError(f"betas must have shape ({self.T},), one per step, got {betas.shape}")
-        if not np.all((betas > 0) & (betas < 1)):
-            raise ValueError("every beta must lie in (0, 1)")
-        self.betas = betas
-        self.alphas = 1 - betas
-        self.alpha_bars = np.cumprod(self.alphas)  # abar_1..abar_T
+        nu = (
+            cosine_schedule(self.T) if schedule is None else np.asarray(schedule, dtype=np.float64)
+        )
+        if nu.shape != (self.T,):
+            raise ValueError(f"schedule must have shape ({self.T},), one per step, got {nu.shape}")
+        if not np.all((nu > 0) & (nu < 1)):
+            raise ValueError("every nu_t of the schedule must lie in (0, 1)")
+        self.nu = nu
+        self.kappa = np.cumprod(1 - nu)  # kappa_1..kappa_T
+        self.reverse_var = reverse_var
         self.net = mlp(
             (self.x_dim + EMBED_DIM, *self.hidden, self.x_dim), rng=rng, dtype=self.dtype
         )
@@ -89,27 +99,27 @@ class Diffusion:
 
     # -- the fixed encoder --------------------------------------------------------------------
 
-    def _abar(self, t):
-        """abar_t for an int array t in 0..T (abar_0 = 1)."""
-        return np.concatenate([[1.0], self.alpha_bars])[t]
+    def _kappa(self, t):
+        """kappa_t for an int array t in 0..T (kappa_0 = 1)."""
+        return np.concatenate([[1.0], self.kappa])[t]
 
     def marginal(self, x0, t):
         """Mean (B, D) and variance (B, 1) of q(x_t | x_0), for x0 in [-1, 1] and t in 1..T."""
         t = self._steps(t, len(x0))
-        abar = self._abar(t)[:, None]
-        return np.sqrt(abar) * x0, 1 - abar
+        kappa = self._kappa(t)[:, None]
+        return np.sqrt(kappa) * x0, 1 - kappa
 
     def posterior(self, x0, xt, t):
         """Mean (B, D) and variance (B, 1) of q(x_{t-1} | x_t, x_0), t in 2..T."""
         t = self._steps(t, len(x0))
         if np.any(t < 2):
             raise ValueError("the posterior q(x_{t-1} | x_t, x_0) is a Gaussian for t >= 2 only")
-        abar, abar_prev = self._abar(t)[:, None], self._abar(t - 1)[:, None]
-        beta = self.betas[t - 1][:, None]
-        mean = (np.sqrt(abar_prev) * beta * x0 + np.sqrt(1 - beta) * (1 - abar_prev) * xt) / (
-            1 - abar
+        kappa, kappa_prev = self._kappa(t)[:, None], self._kappa(t - 1)[:, None]
+        nu = self.nu[t - 1][:, None]
+        mean = (np.sqrt(kappa_prev) * nu * x0 + np.sqrt(1 - nu) * (1 - kappa_prev) * xt) / (
+            1 - kappa
         )
-        return mean, (1 - abar_prev) / (1 - abar) * beta
+        return mean, (1 - kappa_prev) / (1 - kappa) * nu
 
     # -- the decoder --------------------------------------------------------------------------
 
@@ -120,8 +130,18 @@ class Diffusion:
         return self.net.forward(inputs)
 
     def _mean(self, xt, t, eps_hat):
-        beta, abar = self.betas[t - 1][:, None], self._abar(t)[:, None]
-        return (xt - beta / np.sqrt(1 - abar) * eps_hat) / np.sqrt(1 - beta)
+        nu, kappa = self.nu[t - 1][:, None], self._kappa(t)[:, None]
+        return (xt - nu / np.sqrt(1 - kappa) * eps_hat) / np.sqrt(1 - nu)
+
+    def reverse_variance(self, step):
+        """var_t of p(x_{t-1} | x_t) for one step in 1..T: nu_t, or nu_tilde_t for
+        reverse_var="posterior" (nu_1 at t = 1, where nu_tilde_1 = 0)."""
+        if self.reverse_var not in ("nu", "posterior"):
+            raise ValueError(f'reverse_var must be "nu" or "posterior", got {self.reverse_var!r}')
+        nu = self.nu[step - 1]
+        if self.reverse_var == "nu" or step == 1:
+            return nu
+        return (1 - self._kappa(step - 1)) / (1 - self._kappa(step)) * nu
 
     # -- training -----------------------------------------------------------------------------
 
@@ -165,23 +185,23 @@ class Diffusion:
         x0 = 2 * x.astype(np.float64) - 1
         B, D, T = len(x0), self.x_dim, self.T
         terms = np.empty((B, T + 1))
-        abar_T = self.alpha_bars[-1]
-        terms[:, T] = 0.5 * (abar_T * x0**2 + (1 - abar_T) - 1 - np.log(1 - abar_T)).sum(axis=1)
+        kappa_T = self.kappa[-1]
+        terms[:, T] = 0.5 * (kappa_T * x0**2 + (1 - kappa_T) - 1 - np.log(1 - kappa_T)).sum(axis=1)
         for step in range(1, T + 1):
             t = np.full(B, step)
             eps = rng.standard_normal(x0.shape)
             mean, var = self.marginal(x0, t)
             xt = mean + np.sqrt(var) * eps
             mu = self._mean(xt, t, self.predict_noise(xt, t).astype(np.float64))
-            sigma2 = self.betas[step - 1]
+            var_p = self.reverse_variance(step)
             if step == 1:  # L_0 = -log p(x_0 | x_1), two bins split at 0
-                terms[:, 0] = -log_ndtr(x0 * mu / np.sqrt(sigma2)).sum(axis=1)
-            else:  # L_{t-1}: a KL between Gaussians of variances beta_tilde and beta
+                terms[:, 0] = -log_ndtr(x0 * mu / np.sqrt(var_p)).sum(axis=1)
+            else:  # L_{t-1}: a KL between Gaussians of variances nu_tilde_t and var_t
                 post_mean, post_var = self.posterior(x0, xt, t)
-                ratio = post_var[:, 0] / sigma2
+                ratio = post_var[:, 0] / var_p
                 terms[:, step - 1] = (
                     0.5 * D * (ratio - 1 - np.log(ratio))
-                    + 0.5 * ((post_mean - mu) ** 2).sum(axis=1) / sigma2
+                    + 0.5 * ((post_mean - mu) ** 2).sum(axis=1) / var_p
                 )
         return terms
 
@@ -208,9 +228,9 @@ class Diffusion:
             t = np.full(n, step)
             mu = self._mean(xt, t, self.predict_noise(xt, t).astype(np.float64))
             if step > 1:
-                xt = mu + np.sqrt(self.betas[step - 1]) * rng.standard_normal(xt.shape)
+                xt = mu + np.sqrt(self.reverse_variance(step)) * rng.standard_normal(xt.shape)
                 path.append(xt)
-        probs = ndtr(mu / np.sqrt(self.betas[0])).astype(self.dtype)
+        probs = ndtr(mu / np.sqrt(self.reverse_variance(1))).astype(self.dtype)
         if not return_path:
             return probs
         images = [np.clip((p + 1) / 2, 0, 1).astype(self.dtype) for p in path]
