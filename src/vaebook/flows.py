@@ -18,8 +18,9 @@ class PlanarFlow:
     """z_out = z + û tanh(v·z + b) (Rezende & Mohamed 2015).   z: (B, K) -> (B, K), log_det (B,).
 
     log|det ∂z_out/∂z| = log|1 + (1 - tanh²(v·z + b)) v·û|. The map is invertible when v·û ≥ -1,
-    which û = u + (m(v·u) - v·u) v / ||v||², m(a) = -1 + softplus(a), guarantees for every u:
-    then v·û = m(v·u) > -1. Parameters u, v: (K,), b: (1,).
+    which û = u + (softplus(v·u) - 1 - v·u) v / ||v||² guarantees for every u: then
+    v·û = softplus(v·u) - 1 > -1. Parameters u, v: (K,), b: (1,). Derived in
+    notebooks/14_normalizing_flows.ipynb (eta, chi, kappa, xi, rho as named there).
     """
 
     tiny = 1e-12  # keeps ||v||² away from 0, where û is undefined
@@ -37,52 +38,53 @@ class PlanarFlow:
         self.grads = {k: np.zeros_like(p) for k, p in self.params.items()}
 
     def u_hat(self):
-        """û, the u that makes the map invertible (v·û = -1 + softplus(v·u) > -1).   (K,)"""
+        """û, the u that makes the map invertible (v·û = softplus(v·u) - 1 > -1).   (K,)"""
         u, v = self.params["u"], self.params["v"]
-        alpha, n2 = v @ u, v @ v + self.tiny
-        r = (np.logaddexp(0, alpha) - 1 - alpha) / n2
-        return u + r * v
+        kappa_u, n2 = v @ u, v @ v + self.tiny
+        rho = (np.logaddexp(0, kappa_u) - 1 - kappa_u) / n2
+        return u + rho * v
 
     def forward(self, z):
         v, b = self.params["v"], self.params["b"]
         if z.ndim != 2 or z.shape[1] != len(v):
             raise ValueError(f"z must have shape (B, {len(v)}), got {z.shape}")
         u_hat = self.u_hat()
-        t = np.tanh(z @ v + b)  # (B,)
-        c = v @ u_hat
-        s = 1 + (1 - t * t) * c  # (B,), > 0 because c > -1
-        self.cache = z, t, u_hat, c, s
-        return z + t[:, None] * u_hat, np.log(np.abs(s))  # (B, K), (B,)
+        chi = np.tanh(z @ v + b)  # (B,)
+        kappa = v @ u_hat
+        xi = 1 + (1 - chi * chi) * kappa  # (B,), the determinant: > 0 because kappa > -1
+        self.cache = z, chi, u_hat, kappa, xi
+        return z + chi[:, None] * u_hat, np.log(np.abs(xi))  # (B, K), (B,)
 
     def backward(self, dz_out, dlog_det):
         """Gradients of the loss given d loss/d z_out (B, K) and d loss/d log_det (B,)."""
-        z, t, u_hat, c, s = self.cache
+        z, chi, u_hat, kappa, xi = self.cache
         u, v = self.params["u"], self.params["v"]
-        one_minus_t2 = 1 - t * t
-        ds = dlog_det / s  # (B,)
-        dt = dz_out @ u_hat + ds * c * (-2 * t)  # (B,): from z_out and from s
-        dc = ds @ one_minus_t2
-        da = dt * one_minus_t2  # through tanh, a = v·z + b: (B,)
-        dz = dz_out + da[:, None] * v  # (B, K)
-        dv = z.T @ da + dc * u_hat
-        db = np.atleast_1d(da.sum())
-        du_hat = t @ dz_out + dc * v  # (K,)
-        # û = u + r v with r = (m(α) - α) / n2, α = v·u, n2 = v·v + tiny
-        alpha, n2 = v @ u, v @ v + self.tiny
-        m_minus_alpha = np.logaddexp(0, alpha) - 1 - alpha
-        r = m_minus_alpha / n2
-        dr = du_hat @ v
-        dalpha = dr * (1 / (1 + np.exp(-alpha)) - 1) / n2  # m'(α) = sigmoid(α)
-        dn2 = -dr * m_minus_alpha / (n2 * n2)
-        du = du_hat + dalpha * v
-        dv = dv + r * du_hat + dalpha * u + 2 * dn2 * v
+        one_minus_chi2 = 1 - chi * chi
+        dxi = dlog_det / xi  # (B,)
+        dchi = dz_out @ u_hat + dxi * kappa * (-2 * chi)  # (B,): from z_out and from xi
+        dkappa = dxi @ one_minus_chi2
+        deta = dchi * one_minus_chi2  # through tanh, eta = v·z + b: (B,)
+        dz = dz_out + deta[:, None] * v  # (B, K)
+        dv = z.T @ deta + dkappa * u_hat
+        db = np.atleast_1d(deta.sum())
+        du_hat = chi @ dz_out + dkappa * v  # (K,)
+        # û = u + rho v with rho = (softplus(kappa_u) - 1 - kappa_u) / n2, kappa_u = v·u,
+        # n2 = v·v + tiny
+        kappa_u, n2 = v @ u, v @ v + self.tiny
+        rho_num = np.logaddexp(0, kappa_u) - 1 - kappa_u
+        rho = rho_num / n2
+        drho = du_hat @ v
+        dkappa_u = drho * (1 / (1 + np.exp(-kappa_u)) - 1) / n2  # softplus' = sigmoid
+        dn2 = -drho * rho_num / (n2 * n2)
+        du = du_hat + dkappa_u * v
+        dv = dv + rho * du_hat + dkappa_u * u + 2 * dn2 * v
         dtype = u.dtype
         self.grads = {"u": du.astype(dtype), "v": dv.astype(dtype), "b": db.astype(dtype)}
         return dz
 
 
 def flows_forward(flows, z):
-    """z_F = f_F(... f_1(z)) and Σ_l log|det ∂f_l/∂z|.   z: (B, K) -> (B, K), (B,)."""
+    """z_F = T_F(... T_1(z)) and Σ_l log|det ∂T_l/∂z|.   z: (B, K) -> (B, K), (B,)."""
     log_det = np.zeros(len(z), dtype=z.dtype)
     for flow in flows:
         z, layer_log_det = flow.forward(z)
@@ -110,9 +112,9 @@ def _flow_grads(flows):
 
 
 class FlowDensity:
-    """q(z): z_0 = mu + std * eps ~ N(mu, diag std²), z = z_F = f_F(... f_1(z_0)).
+    """q(z): z_0 = mu + std * eps ~ N(mu, diag std²), z = z_F = T_F(... T_1(z_0)).
 
-    log q(z_F) = log N(z_0 | mu, std²) - Σ_l log|det ∂f_l/∂z|. One density with free
+    log q(z_F) = log N(z_0 | mu, std²) - Σ_l log|det ∂T_l/∂z|. One density with free
     parameters (mu, logvar: (K,) and the flows' u, v, b), not an encoder: fitted to one
     posterior p(z | x) by the reparameterized gradient of KL(q || p(z | x)).
     """
@@ -147,9 +149,9 @@ class FlowDensity:
 class FlowVAE(VAE):
     """A VAE whose q_φ(z|x) is the encoder's Gaussian pushed through `n_flows` planar flows.
 
-    z_0 = mu(x) + std(x) * eps, z = f_F(... f_1(z_0)); the flows' parameters are shared by all
+    z_0 = mu(x) + std(x) * eps, z = T_F(... T_1(z_0)); the flows' parameters are shared by all
     x (only the Gaussian is amortized). The ELBO is sampled, as the KL has no closed form:
-    ELBO = log p(x|z) + log p(z) - log N(z_0 | mu, std²) + Σ_l log|det ∂f_l/∂z|.
+    ELBO = log p(x|z) + log p(z) - log N(z_0 | mu, std²) + Σ_l log|det ∂T_l/∂z|.
     Parameter names: enc.*, dec.* as in VAE, and flow{l}.u, flow{l}.v, flow{l}.b.
     """
 
