@@ -71,7 +71,7 @@ def test_elbo_equals_a_brute_force_sum_over_trajectories(reverse_var):
         log_w -= log_normal(xs[t], np.sqrt(1 - nu) * xs[t - 1], nu)  # - log q(x_t | x_{t-1})
         var = nu  # the decoder's variance, written out
         if reverse_var == "posterior" and t > 1:
-            var = (1 - model.kappa[t - 2]) / (1 - model.kappa[t - 1]) * nu
+            var = (1 - model.zeta[t - 2]) / (1 - model.zeta[t - 1]) * nu
         steps = np.full(n, t)
         mu = model._mean(xs[t], steps, model.predict_noise(xs[t], steps))
         if t > 1:
@@ -92,9 +92,9 @@ def test_elbo_terms_layout():
     x = np.array([[0, 1, 1, 0, 1], [1, 1, 0, 0, 0]], dtype=float)
     terms = model.elbo_terms(x, rng=1)
     assert terms.shape == (2, 7)
-    kappa = model.kappa[-1]
+    zeta = model.zeta[-1]
     x0 = 2 * x - 1
-    expected_LT = 0.5 * (kappa * x0**2 + (1 - kappa) - 1 - np.log(1 - kappa)).sum(axis=1)
+    expected_LT = 0.5 * (zeta * x0**2 + (1 - zeta) - 1 - np.log(1 - zeta)).sum(axis=1)
     np.testing.assert_allclose(terms[:, -1], expected_LT)
     assert np.all(terms >= 0)  # KLs and a -log of a probability
     np.testing.assert_allclose(model.elbo(x, rng=1), -terms.sum(axis=1))
@@ -118,8 +118,8 @@ def test_loss_is_the_noise_prediction_error():
     rng = np.random.default_rng(1)
     x, t, eps = rng.random((3, 4)), np.array([1, 5, 10]), rng.standard_normal((3, 4))
     loss, _ = model.loss_and_grads(x, t=t, eps=eps)
-    kappa = model.kappa[t - 1][:, None]
-    xt = np.sqrt(kappa) * (2 * x - 1) + np.sqrt(1 - kappa) * eps
+    zeta = model.zeta[t - 1][:, None]
+    xt = np.sqrt(zeta) * (2 * x - 1) + np.sqrt(1 - zeta) * eps
     expected = ((model.predict_noise(xt, t) - eps) ** 2).sum(axis=1).mean()
     assert loss == pytest.approx(expected)
 
@@ -129,10 +129,10 @@ def test_schedules():
     for T in (50, 200):
         assert np.exp(np.log1p(-linear_schedule(T)).sum()) < 1e-3  # x_T is almost pure noise
     T, s = 100, 0.008
-    kappa = np.cumprod(1 - cosine_schedule(T, s=s))
+    zeta = np.cumprod(1 - cosine_schedule(T, s=s))
     f = np.cos((np.arange(1, T + 1) / T + s) / (1 + s) * np.pi / 2) ** 2
     f0 = np.cos(s / (1 + s) * np.pi / 2) ** 2
-    np.testing.assert_allclose(kappa[:-1], (f / f0)[:-1], rtol=1e-10)
+    np.testing.assert_allclose(zeta[:-1], (f / f0)[:-1], rtol=1e-10)
     emb = time_embedding(np.array([1, 2, 50]), 50)
     assert emb.shape == (3, 16) and np.all(np.abs(emb) <= 1)
     assert len({tuple(np.round(row, 12)) for row in time_embedding(np.arange(1, 51), 50)}) == 50

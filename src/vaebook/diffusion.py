@@ -4,14 +4,14 @@ The encoder is the forward (noising) process q(x_t | x_{t-1}) = N(sqrt(1 - nu_t)
 t = 1..T, on x_0 = 2x - 1 in {-1, 1}^D (nu_t is Ho et al.'s beta_t; the book keeps beta for the
 KL weight and beta_1, beta_2 for Adam). Its marginal and posterior are Gaussians in closed form:
 
-    q(x_t | x_0)           = N(sqrt(kappa_t) x_0, (1 - kappa_t) I),  kappa_t = prod_s (1 - nu_s)
+    q(x_t | x_0)           = N(sqrt(zeta_t) x_0, (1 - zeta_t) I),  zeta_t = prod_s (1 - nu_s)
     q(x_{t-1} | x_t, x_0)  = N(mu_tilde_t, nu_tilde_t I),
-        mu_tilde_t = sqrt(kappa_{t-1}) nu_t / (1 - kappa_t) x_0
-                     + sqrt(1 - nu_t) (1 - kappa_{t-1}) / (1 - kappa_t) x_t,
-        nu_tilde_t = (1 - kappa_{t-1}) / (1 - kappa_t) nu_t.
+        mu_tilde_t = sqrt(zeta_{t-1}) nu_t / (1 - zeta_t) x_0
+                     + sqrt(1 - nu_t) (1 - zeta_{t-1}) / (1 - zeta_t) x_t,
+        nu_tilde_t = (1 - zeta_{t-1}) / (1 - zeta_t) nu_t.
 
 The decoder p(x_{t-1} | x_t) = N(mu_theta(x_t, t), var_t I) predicts the noise:
-mu_theta = (x_t - nu_t / sqrt(1 - kappa_t) eps_theta(x_t, t)) / sqrt(1 - nu_t), where eps_theta
+mu_theta = (x_t - nu_t / sqrt(1 - zeta_t) eps_theta(x_t, t)) / sqrt(1 - nu_t), where eps_theta
 is an MLP reading [x_t, a sinusoidal embedding of t]. Its variance var_t is nu_t
 (reverse_var="nu", Ho et al.'s default) or nu_tilde_t ("posterior"); the network does not depend
 on it, so a trained model can be evaluated with either. The last step is discretized at the two
@@ -34,7 +34,7 @@ EMBED_DIM = 16  # sinusoidal features of t fed to the network beside x_t
 def linear_schedule(T, start=1e-4, end=0.02):
     """nu_1..nu_T rising linearly, Ho et al.'s schedule for T = 1000 scaled by 1000 / T.
 
-    The scaling keeps sum(nu), and so kappa_T ~ exp(-sum(nu)), about the same for any T.
+    The scaling keeps sum(nu), and so zeta_T ~ exp(-sum(nu)), about the same for any T.
     """
     if not whole_number(T) or T < 1:
         raise ValueError(f"T must be a positive whole number of steps, got {T!r}")
@@ -46,7 +46,7 @@ def linear_schedule(T, start=1e-4, end=0.02):
 
 
 def cosine_schedule(T, s=0.008, max_nu=0.999):
-    """nu_1..nu_T from kappa_t = f(t) / f(0), f(t) = cos^2((t/T + s) / (1 + s) pi/2)
+    """nu_1..nu_T from zeta_t = f(t) / f(0), f(t) = cos^2((t/T + s) / (1 + s) pi/2)
     (Nichol & Dhariwal 2021), each nu_t clipped at max_nu."""
     if not whole_number(T) or T < 1:
         raise ValueError(f"T must be a positive whole number of steps, got {T!r}")
@@ -88,7 +88,7 @@ class Diffusion:
         if not np.all((nu > 0) & (nu < 1)):
             raise ValueError("every nu_t of the schedule must lie in (0, 1)")
         self.nu = nu
-        self.kappa = np.cumprod(1 - nu)  # kappa_1..kappa_T
+        self.zeta = np.cumprod(1 - nu)  # zeta_1..zeta_T
         self.reverse_var = reverse_var
         self.net = mlp(
             (self.x_dim + EMBED_DIM, *self.hidden, self.x_dim), rng=rng, dtype=self.dtype
@@ -99,27 +99,25 @@ class Diffusion:
 
     # -- the fixed encoder --------------------------------------------------------------------
 
-    def _kappa(self, t):
-        """kappa_t for an int array t in 0..T (kappa_0 = 1)."""
-        return np.concatenate([[1.0], self.kappa])[t]
+    def _zeta(self, t):
+        """zeta_t for an int array t in 0..T (zeta_0 = 1)."""
+        return np.concatenate([[1.0], self.zeta])[t]
 
     def marginal(self, x0, t):
         """Mean (B, D) and variance (B, 1) of q(x_t | x_0), for x0 in [-1, 1] and t in 1..T."""
         t = self._steps(t, len(x0))
-        kappa = self._kappa(t)[:, None]
-        return np.sqrt(kappa) * x0, 1 - kappa
+        zeta = self._zeta(t)[:, None]
+        return np.sqrt(zeta) * x0, 1 - zeta
 
     def posterior(self, x0, xt, t):
         """Mean (B, D) and variance (B, 1) of q(x_{t-1} | x_t, x_0), t in 2..T."""
         t = self._steps(t, len(x0))
         if np.any(t < 2):
             raise ValueError("the posterior q(x_{t-1} | x_t, x_0) is a Gaussian for t >= 2 only")
-        kappa, kappa_prev = self._kappa(t)[:, None], self._kappa(t - 1)[:, None]
+        zeta, zeta_prev = self._zeta(t)[:, None], self._zeta(t - 1)[:, None]
         nu = self.nu[t - 1][:, None]
-        mean = (np.sqrt(kappa_prev) * nu * x0 + np.sqrt(1 - nu) * (1 - kappa_prev) * xt) / (
-            1 - kappa
-        )
-        return mean, (1 - kappa_prev) / (1 - kappa) * nu
+        mean = (np.sqrt(zeta_prev) * nu * x0 + np.sqrt(1 - nu) * (1 - zeta_prev) * xt) / (1 - zeta)
+        return mean, (1 - zeta_prev) / (1 - zeta) * nu
 
     # -- the decoder --------------------------------------------------------------------------
 
@@ -130,8 +128,8 @@ class Diffusion:
         return self.net.forward(inputs)
 
     def _mean(self, xt, t, eps_hat):
-        nu, kappa = self.nu[t - 1][:, None], self._kappa(t)[:, None]
-        return (xt - nu / np.sqrt(1 - kappa) * eps_hat) / np.sqrt(1 - nu)
+        nu, zeta = self.nu[t - 1][:, None], self._zeta(t)[:, None]
+        return (xt - nu / np.sqrt(1 - zeta) * eps_hat) / np.sqrt(1 - nu)
 
     def reverse_variance(self, step):
         """var_t of p(x_{t-1} | x_t) for one step in 1..T: nu_t, or nu_tilde_t for
@@ -141,7 +139,7 @@ class Diffusion:
         nu = self.nu[step - 1]
         if self.reverse_var == "nu" or step == 1:
             return nu
-        return (1 - self._kappa(step - 1)) / (1 - self._kappa(step)) * nu
+        return (1 - self._zeta(step - 1)) / (1 - self._zeta(step)) * nu
 
     # -- training -----------------------------------------------------------------------------
 
@@ -185,8 +183,8 @@ class Diffusion:
         x0 = 2 * x.astype(np.float64) - 1
         B, D, T = len(x0), self.x_dim, self.T
         terms = np.empty((B, T + 1))
-        kappa_T = self.kappa[-1]
-        terms[:, T] = 0.5 * (kappa_T * x0**2 + (1 - kappa_T) - 1 - np.log(1 - kappa_T)).sum(axis=1)
+        zeta_T = self.zeta[-1]
+        terms[:, T] = 0.5 * (zeta_T * x0**2 + (1 - zeta_T) - 1 - np.log(1 - zeta_T)).sum(axis=1)
         for step in range(1, T + 1):
             t = np.full(B, step)
             eps = rng.standard_normal(x0.shape)
