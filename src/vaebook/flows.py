@@ -20,7 +20,7 @@ class PlanarFlow:
     log|det ∂z_out/∂z| = log|1 + (1 - tanh²(v·z + b)) v·û|. The map is invertible when v·û ≥ -1,
     which û = u + (softplus(v·u) - 1 - v·u) v / ||v||² guarantees for every u: then
     v·û = softplus(v·u) - 1 > -1. Parameters u, v: (K,), b: (1,). Derived in
-    notebooks/14_normalizing_flows.ipynb (eta, chi, kappa, xi, rho as named there).
+    notebooks/14_normalizing_flows.ipynb (iota, chi, kappa, xi, rho as named there).
     """
 
     tiny = 1e-12  # keeps ||v||² away from 0, where û is undefined
@@ -63,10 +63,10 @@ class PlanarFlow:
         dxi = dlog_det / xi  # (B,)
         dchi = dz_out @ u_hat + dxi * kappa * (-2 * chi)  # (B,): from z_out and from xi
         dkappa = dxi @ one_minus_chi2
-        deta = dchi * one_minus_chi2  # through tanh, eta = v·z + b: (B,)
-        dz = dz_out + deta[:, None] * v  # (B, K)
-        dv = z.T @ deta + dkappa * u_hat
-        db = np.atleast_1d(deta.sum())
+        diota = dchi * one_minus_chi2  # through tanh, iota = v·z + b: (B,)
+        dz = dz_out + diota[:, None] * v  # (B, K)
+        dv = z.T @ diota + dkappa * u_hat
+        db = np.atleast_1d(diota.sum())
         du_hat = chi @ dz_out + dkappa * v  # (K,)
         # û = u + rho v with rho = (softplus(kappa_u) - 1 - kappa_u) / n2, kappa_u = v·u,
         # n2 = v·v + tiny
