@@ -129,13 +129,57 @@ def test_schedules():
     for T in (50, 200):
         assert np.exp(np.log1p(-linear_schedule(T)).sum()) < 1e-3  # x_T is almost pure noise
     T, s = 100, 0.008
-    zeta = np.cumprod(1 - cosine_schedule(T, s=s))
+    zeta = np.cumprod(1 - cosine_schedule(T, s=s, max_nu=0.999))  # the paper's clip
     f = np.cos((np.arange(1, T + 1) / T + s) / (1 + s) * np.pi / 2) ** 2
     f0 = np.cos(s / (1 + s) * np.pi / 2) ** 2
     np.testing.assert_allclose(zeta[:-1], (f / f0)[:-1], rtol=1e-10)
     emb = time_embedding(np.array([1, 2, 50]), 50)
     assert emb.shape == (3, 16) and np.all(np.abs(emb) <= 1)
     assert len({tuple(np.round(row, 12)) for row in time_embedding(np.arange(1, 51), 50)}) == 50
+
+
+def bound_weights(nu):
+    """lambda_t of the squared noise error in L_{t-1}, with the decoder's variance nu_t."""
+    return nu / (2 * (1 - nu) * (1 - np.cumprod(1 - nu)))
+
+
+def test_default_schedule_weights_no_step_heavily():
+    # The paper's clip at 0.999 weighs the last step's noise error by about 500; the default's
+    # clip at 1/2 keeps every weight below 1, near the linear schedule's largest, for every T.
+    for T in (1, 2, 3, 5, 10, 20, 50, 100, 1000):
+        model = Diffusion(4, (5,), T=T, rng=0)
+        np.testing.assert_array_equal(model.nu, cosine_schedule(T))
+        assert np.all(model.nu <= 0.5) and np.all(np.diff(model.nu) >= 0)
+        weights, zeta = bound_weights(model.nu)[1:], model.zeta[1:]
+        assert np.all(weights <= 1 / (2 * (1 - zeta)) + 1e-12) and np.all(weights < 1), T
+        if T >= 2:
+            assert bound_weights(cosine_schedule(T, max_nu=0.999))[1:].max() > 499
+        if T >= 10:
+            assert model.zeta[-1] < 0.03, T  # x_T is close to pure noise: L_T < D / 60 nats
+    assert bound_weights(linear_schedule(100))[1:].max() > 0.7 * 0.5  # the same scale
+    with pytest.raises(ValueError, match="max_nu"):
+        cosine_schedule(10, max_nu=1.0)
+
+
+def test_default_schedule_gives_a_usable_bound():
+    # Trained the same way, the default schedule's bound is near the linear schedule's, and the
+    # paper's clip at 0.999 is thousands of nats worse, almost all of it in its last step.
+    split = load_digits()
+    x, x_test = binarize(split.x_train), binarize(split.x_test[:100])
+    terms = {}
+    for name, schedule in (
+        ("default", None),
+        ("linear", linear_schedule(50)),
+        ("clip 0.999", cosine_schedule(50, max_nu=0.999)),
+    ):
+        model = Diffusion(64, (64,), T=50, rng=0, schedule=schedule)
+        fit(model, x, epochs=6, batch_size=64, optimizer=Adam(lr=2e-3), rng=2, progress=False)
+        terms[name] = model.elbo_terms(x_test, rng=1).mean(axis=0)
+    bound = {name: -t.sum() for name, t in terms.items()}
+    assert bound["default"] > bound["linear"] - 50, bound
+    assert bound["clip 0.999"] < bound["default"] - 1000, bound
+    assert terms["clip 0.999"][-2] > 0.5 * terms["clip 0.999"].sum()  # L_{T-1}, the last step
+    assert terms["default"][-2] < 0.01 * terms["clip 0.999"][-2]
 
 
 def test_sample_shapes_and_path():
@@ -150,7 +194,7 @@ def test_sample_shapes_and_path():
 def test_training_lowers_the_loss_and_the_bound():
     split = load_digits()
     x, x_test = binarize(split.x_train), binarize(split.x_test[:100])
-    model = Diffusion(64, (128,), T=50, rng=0)
+    model = Diffusion(64, (128,), T=50, rng=0, schedule=linear_schedule(50))
     before = -model.elbo(x_test, rng=1).mean()
     history = fit(
         model, x, epochs=15, batch_size=64, optimizer=Adam(lr=2e-3), rng=2, progress=False
