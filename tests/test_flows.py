@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from vaebook import VAE, binarize, gradcheck, numerical_grad
-from vaebook.flows import FlowDensity, FlowVAE, PlanarFlow
+from vaebook.flows import AmortizedFlowVAE, FlowDensity, FlowVAE, PlanarFlow, RowPlanarFlow
 
 TOL = 1e-6
 
@@ -133,10 +133,8 @@ def test_flow_vae_gradients(rng, n_flows):
     assert max(errors.values()) < TOL, errors
 
 
-def test_flow_vae_local_gradients(rng):
-    model = flow_vae(2)
-    x = binarize(rng.random((4, 6)))
-    mu, logvar, eps = rng.standard_normal((3, 4, 3))
+def assert_local_gradients(model, x, mu, logvar, eps):
+    """The gradients in (mu, logvar) of the ELBO of a given q_0 against finite differences."""
     _, (dmu, dlogvar) = model.local_loss_and_grads(x, mu, logvar, eps=eps)
     errors = gradcheck(
         lambda: model.local_loss_and_grads(x, mu, logvar, eps=eps)[0],
@@ -144,6 +142,13 @@ def test_flow_vae_local_gradients(rng):
         {"mu": dmu, "logvar": dlogvar},
     )
     assert max(errors.values()) < TOL, errors
+
+
+def test_flow_vae_local_gradients(rng):
+    model = flow_vae(2)
+    x = binarize(rng.random((4, 6)))
+    mu, logvar, eps = rng.standard_normal((3, 4, 3))
+    assert_local_gradients(model, x, mu, logvar, eps)
 
 
 def test_flow_vae_without_flows_is_the_vae_with_a_sampled_kl(rng):
@@ -172,3 +177,67 @@ def test_flow_vae_log_likelihood_is_above_the_elbo_and_checks_k(rng):
         model.log_likelihood(x, k=0, rng=0)
     with pytest.raises(ValueError, match="trains on the ELBO only"):
         model.loss_and_grads(x, rng=0, k=5)
+
+
+def test_row_planar_flow_is_the_planar_flow_row_by_row(rng):
+    shared, rows = PlanarFlow(3, rng=rng, dtype=np.float64), RowPlanarFlow()
+    shared.params["u"][:] = 2 * rng.standard_normal(3)
+    shared.params["b"][:] = 0.3
+    z = rng.standard_normal((4, 3))
+    rows.rows = tuple(np.tile(shared.params[n], (4, 1)) for n in "uv") + (np.full(4, 0.3),)
+    out, log_det = shared.forward(z)
+    out_rows, log_det_rows = rows.forward(z)
+    assert np.allclose(out, out_rows) and np.allclose(log_det, log_det_rows)
+    r_out, r_det = rng.standard_normal((4, 3)), rng.standard_normal(4)
+    assert np.allclose(shared.backward(r_out, r_det), rows.backward(r_out, r_det))
+    for name, grad in zip("uvb", rows.row_grads, strict=True):  # summed over rows: the shared
+        assert np.allclose(np.atleast_1d(grad.sum(axis=0)), shared.grads[name])
+
+
+def test_row_planar_flow_gradients(rng):
+    flow = RowPlanarFlow()
+    u, v = 2 * rng.standard_normal((5, 2)), rng.standard_normal((5, 2))
+    b, z = rng.standard_normal(5), rng.standard_normal((5, 2))
+    r_out, r_det = rng.standard_normal((5, 2)), rng.standard_normal(5)
+    flow.rows = u, v, b
+
+    def loss():
+        z_out, log_det = flow.forward(z)
+        return float((z_out * r_out).sum() + (log_det * r_det).sum())
+
+    loss()
+    dz = flow.backward(r_out, r_det)
+    arrays = {"u": u, "v": v, "b": b, "z": z}
+    grads = dict(zip("uvb", flow.row_grads, strict=True)) | {"z": dz}
+    errors = gradcheck(loss, arrays, grads)
+    assert max(errors.values()) < TOL, errors
+
+
+@pytest.mark.parametrize("n_flows", [0, 2])
+def test_amortized_flow_vae_gradients(rng, n_flows):
+    model = AmortizedFlowVAE(6, (5,), 3, n_flows=n_flows, rng=1, dtype=np.float64)
+    model.params["enc.2.W"][:] *= 4  # flows' parameters large enough to bend z
+    x = binarize(rng.random((4, 6)))
+    eps = rng.standard_normal((4, 3))
+    _, grads = model.loss_and_grads(x, eps=eps)
+    assert grads.keys() == model.params.keys()
+    assert model.params["enc.2.W"].shape[1] == 2 * 3 + n_flows * (2 * 3 + 1)
+    errors = gradcheck(lambda: model.loss_and_grads(x, eps=eps)[0], model.params, grads)
+    assert max(errors.values()) < TOL, errors
+    mu, logvar = model.encode(x)
+    assert_local_gradients(model, x, mu, logvar, eps)
+
+
+def test_amortized_flow_vae_elbo_and_log_likelihood_use_each_digits_flows(rng):
+    model = AmortizedFlowVAE(6, (5,), 2, n_flows=2, rng=1, dtype=np.float64)
+    model.params["enc.2.W"][:] *= 4
+    x = binarize(rng.random((3, 6)))
+    eps = rng.standard_normal((3, 2))
+    loss, _ = model.loss_and_grads(x, eps=eps)
+    assert np.isclose(loss, -model.elbo(x, eps=eps).mean())
+    mu, logvar = model.encode(x)  # the same q given explicitly: the same ELBO
+    assert np.allclose(model.elbo(x, eps=eps), model.elbo(x, eps=eps, mu=mu, logvar=logvar))
+    one = model.elbo(x[:1], eps=eps[:1])  # a digit's ELBO does not depend on its batch
+    assert np.isclose(one[0], model.elbo(x, eps=eps)[0])
+    elbo = np.mean([model.elbo(x, rng=s) for s in range(2000)], axis=0)
+    assert np.all(model.log_likelihood(x, k=2000, rng=1) > elbo)

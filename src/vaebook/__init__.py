@@ -5,7 +5,7 @@ from .checkpoint import load, save
 from .config import steps
 from .cvae import ConditionalVAE
 from .data import DataMissingError, binarize, load_digits, load_mnist
-from .flows import FlowDensity, FlowVAE, PlanarFlow
+from .flows import AmortizedFlowVAE, FlowDensity, FlowVAE, PlanarFlow
 from .gradcheck import gradcheck, numerical_grad, rel_error
 from .hvae import HierarchicalVAE
 from .layers import Linear, ReLU, Sequential, Sigmoid, Tanh, mlp
@@ -19,6 +19,7 @@ from .vae import VAE
 __all__ = [
     "VAE",
     "Adam",
+    "AmortizedFlowVAE",
     "Autoencoder",
     "Classifier",
     "ConditionalVAE",

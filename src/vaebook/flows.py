@@ -99,6 +99,45 @@ def flows_backward(flows, dz, dlog_det):
     return dz
 
 
+class RowPlanarFlow:
+    """A planar flow whose u, v, b differ from example to example, as an encoder outputs them.
+
+    Set `rows = (u, v, b)`, u, v: (B, K), b: (B,), before `forward`; the formulas are PlanarFlow's,
+    row by row. It has no parameters of its own: `backward` leaves the gradients of u, v, b in
+    `row_grads`, (B, K), (B, K), (B,), for the encoder to take.
+    """
+
+    tiny = PlanarFlow.tiny
+    params: dict = {}
+    grads: dict = {}
+
+    def forward(self, z):
+        u, v, b = self.rows
+        kappa_u, n2 = (v * u).sum(axis=1), (v * v).sum(axis=1) + self.tiny  # (B,)
+        rho = (np.logaddexp(0, kappa_u) - 1 - kappa_u) / n2
+        u_hat = u + rho[:, None] * v  # (B, K)
+        chi = np.tanh((z * v).sum(axis=1) + b)  # (B,)
+        kappa = (v * u_hat).sum(axis=1)
+        xi = 1 + (1 - chi * chi) * kappa  # (B,)
+        self.cache = z, chi, u_hat, kappa, xi, kappa_u, n2, rho
+        return z + chi[:, None] * u_hat, np.log(np.abs(xi))
+
+    def backward(self, dz_out, dlog_det):
+        z, chi, u_hat, kappa, xi, kappa_u, n2, rho = self.cache
+        u, v, _ = self.rows
+        one_minus_chi2, dxi = 1 - chi * chi, dlog_det / xi
+        diota = ((dz_out * u_hat).sum(axis=1) - 2 * dxi * kappa * chi) * one_minus_chi2  # (B,)
+        dkappa = dxi * one_minus_chi2
+        du_hat = chi[:, None] * dz_out + dkappa[:, None] * v  # (B, K)
+        drho = (du_hat * v).sum(axis=1)
+        dkappa_u = drho * (1 / (1 + np.exp(-kappa_u)) - 1) / n2
+        du = du_hat + dkappa_u[:, None] * v
+        dv = diota[:, None] * z + dkappa[:, None] * u_hat + rho[:, None] * du_hat
+        dv = dv + dkappa_u[:, None] * u - (2 * drho * rho / n2)[:, None] * v
+        self.row_grads = du, dv, diota
+        return dz_out + diota[:, None] * v  # (B, K)
+
+
 def _flow_params(flows):
     return {
         f"flow{layer}.{k}": p for layer, flow in enumerate(flows) for k, p in flow.params.items()
@@ -192,7 +231,7 @@ class FlowVAE(VAE):
         eps = self._noise(eps, rng, mu.shape)
         out, z, recon, kl = self._forward_q(x, mu, logvar, eps)
         dmu, dlogvar = self._backward_q(x, out, z, 1.0 / len(x))
-        self.encoder.backward(np.concatenate([dmu, dlogvar], axis=1))
+        self.encoder.backward(np.concatenate([dmu, dlogvar, *self._code_grads()], axis=1))
         self.stats = {"recon": float(recon.mean()), "kl": float(kl.mean())}
         return float(np.mean(recon + kl)), self._grads()
 
@@ -201,6 +240,7 @@ class FlowVAE(VAE):
         d/d(mu, logvar): for optimising each example's q directly (no encoder). (B, K) each."""
         x = self._check(x, self.x_dim, "x", targets=True)
         eps = self._noise(eps, rng, mu.shape)
+        self._flows_for(x)
         out, z, recon, kl = self._forward_q(x, mu, logvar, eps)
         return float(np.mean(recon + kl)), self._backward_q(x, out, z, 1.0 / len(x))
 
@@ -213,6 +253,8 @@ class FlowVAE(VAE):
         x = self._check(x, self.x_dim, "x", targets=True)
         if mu is None:
             mu, logvar = self._encode(x)
+        else:
+            self._flows_for(x)
         _, _, recon, kl = self._forward_q(x, mu, logvar, self._noise(eps, rng, mu.shape))
         return Elbo(recon, kl)
 
@@ -221,20 +263,30 @@ class FlowVAE(VAE):
         if not whole_number(k) or k < 1:
             raise ValueError(f"k must be a positive whole number of samples, got {k!r}")
         x = self._check(x, self.x_dim, "x", targets=True)
-        if mu is None:
-            mu, logvar = self._encode(x)
         k, rng, B = int(k), np.random.default_rng(rng), len(x)
         chunk = max(1, min(k, 2**20 // (B * max(self.x_dim, self.z_dim))))
         log_w = []
         for start in range(0, k, chunk):
             c = min(chunk, k - start)  # c draws per example at once: rows (draw, example)
-            tile = [np.tile(a, (c, 1)) for a in (x, mu, logvar)]
+            x_c = np.tile(x, (c, 1))
+            if mu is None:  # the encoder on every copy: an amortized flow's rows need them
+                mu_c, logvar_c = self._encode(x_c)
+            else:
+                mu_c, logvar_c = np.tile(mu, (c, 1)), np.tile(logvar, (c, 1))
+                self._flows_for(x_c)
             eps = rng.standard_normal((c * B, self.z_dim)).astype(self.dtype)
-            _, _, recon, kl = self._forward_q(*tile, eps)
+            _, _, recon, kl = self._forward_q(x_c, mu_c, logvar_c, eps)
             log_w.append(-(recon + kl).astype(np.float64).reshape(c, B))
         log_w = np.concatenate(log_w)  # (k, B)
         top = log_w.max(axis=0)
         return top + np.log(np.exp(log_w - top).mean(axis=0))
+
+    def _flows_for(self, x):
+        """Make the flows those of q(z|x): shared flows already are."""
+
+    def _code_grads(self):
+        """Gradients of the encoder's outputs beyond (mu, logvar): none for shared flows."""
+        return []
 
     def _grads(self):
         return super()._grads() | _flow_grads(self.flows)
@@ -242,3 +294,42 @@ class FlowVAE(VAE):
     @property
     def config(self):
         return super().config | {"n_flows": len(self.flows)}
+
+
+class AmortizedFlowVAE(FlowVAE):
+    """A FlowVAE whose flows' u, v, b the encoder computes from x (Rezende & Mohamed 2015).
+
+    The encoder's last layer outputs mu, logvar (K each), then u, v (K each) and b of every
+    flow: 2K + F (2K + 1) numbers per example. Otherwise as FlowVAE; with mu, logvar given (elbo,
+    local_loss_and_grads, log_likelihood) the flows stay the encoder's for x.
+    """
+
+    def __init__(self, x_dim, hidden, z_dim, *, n_flows, rng, dtype=np.float32, **kwargs):
+        if not whole_number(n_flows) or n_flows < 0:
+            raise ValueError(f"n_flows must be a whole number >= 0, got {n_flows!r}")
+        rng = np.random.default_rng(rng)
+        super().__init__(x_dim, hidden, z_dim, n_flows=0, rng=rng, dtype=dtype, **kwargs)
+        K = self.z_dim
+        self._build(2 * K + int(n_flows) * (2 * K + 1), rng)  # a wider encoder, a new decoder
+        self.flows = [RowPlanarFlow() for _ in range(int(n_flows))]
+
+    def _encode(self, x):
+        h = self.encoder.forward(x)  # (B, 2K + F(2K + 1))
+        K = self.z_dim
+        code = h[:, 2 * K :].reshape(len(x), len(self.flows), 2 * K + 1)
+        for layer, flow in enumerate(self.flows):
+            flow.rows = code[:, layer, :K], code[:, layer, K : 2 * K], code[:, layer, 2 * K]
+        return h[:, :K], h[:, K : 2 * K]
+
+    def _flows_for(self, x):
+        self._encode(x)
+
+    def _code_grads(self):
+        return [
+            np.concatenate([du, dv, db[:, None]], axis=1)
+            for du, dv, db in (flow.row_grads for flow in self.flows)
+        ]
+
+    @property
+    def config(self):
+        return super().config | {"amortized": True}
