@@ -49,9 +49,9 @@ def cosine_schedule(T, s=0.008, max_nu=0.5):
     """nu_1..nu_T from zeta_t = f(t) / f(0), f(t) = cos^2((t/T + s) / (1 + s) pi/2)
     (Nichol & Dhariwal 2021), each nu_t clipped at max_nu.
 
-    The last nu_t of the unclipped schedule is 1 (f(T) = 0). Nichol & Dhariwal clip at 0.999,
-    which suits their learned variances; with the fixed variance var_t = nu_t the bound weighs the
-    noise error of step t by lambda_t = nu_t / (2 (1 - nu_t)(1 - zeta_t)), about 500 at 0.999.
+    The last nu_t of the unclipped schedule is 1 (f(T) = 0). Nichol & Dhariwal clip at 0.999;
+    with the fixed variance var_t = nu_t the bound weighs the noise error of step t by
+    lambda_t = nu_t / (2 (1 - nu_t)(1 - zeta_t)), about 500 at 0.999.
     The default clip of 1/2 keeps every lambda_t <= 1 / (2 (1 - zeta_t)), below 1 for any T and
     near the linear schedule's largest weights, and the clipped steps still halve the signal each,
     so zeta_T < 0.03 for T >= 10 (L_T < 1 nat for 64 pixels); max_nu=0.999 gives the paper's.
