@@ -17,8 +17,8 @@ def rng():
     return np.random.default_rng(0)
 
 
-def model_and_data(rng, inference, B=5, D=7, z_dims=(3, 2)):
-    model = HierarchicalVAE(D, (6,), z_dims, rng=rng, inference=inference, dtype=np.float64)
+def model_and_data(rng, inference, B=5, D=7, z_dims=(3, 2), hidden=(6,)):
+    model = HierarchicalVAE(D, hidden, z_dims, rng=rng, inference=inference, dtype=np.float64)
     x = (rng.random((B, D)) < 0.5).astype(np.float64)
     eps = (rng.standard_normal((B, z_dims[0])), rng.standard_normal((B, z_dims[1])))
     return model, x, eps
@@ -31,8 +31,9 @@ def log_normal(z, mu, var):
 
 @pytest.mark.parametrize("inference", MODES)
 @pytest.mark.parametrize("beta", [None, (0.3, 1.7)])
-def test_gradients(rng, inference, beta):
-    model, x, eps = model_and_data(rng, inference)
+@pytest.mark.parametrize("hidden", [(6,), (6, 5)])
+def test_gradients(rng, inference, beta, hidden):
+    model, x, eps = model_and_data(rng, inference, hidden=hidden)
     _, grads = model.loss_and_grads(x, eps=eps, beta=beta)
     errors = gradcheck(lambda: model.loss_and_grads(x, eps=eps, beta=beta)[0], model.params, grads)
     assert max(errors.values()) < TOL, errors
@@ -78,8 +79,13 @@ def brute_force_log_ratio(model, x, rng):
         z2 = m2 + np.sqrt(v2) * rng.standard_normal(m2.shape)
         mp, vp = split("dec2", z2)
     else:
-        mh, vh = split("enc1", x)
-        m2, v2 = split("enc2", mh)
+        *trunk, head = nets["enc1"].layers
+        d1 = x
+        for layer in trunk:  # the upward pass's hidden features, which q(z2|x) reads
+            d1 = layer.forward(d1)
+        h = head.forward(d1)
+        mh, vh = h[:, : h.shape[1] // 2], np.exp(h[:, h.shape[1] // 2 :])
+        m2, v2 = split("enc2", d1)
         z2 = m2 + np.sqrt(v2) * rng.standard_normal(m2.shape)
         mp, vp = split("dec2", z2)
         v1 = 1 / (1 / vh + 1 / vp)
@@ -92,8 +98,9 @@ def brute_force_log_ratio(model, x, rng):
 
 
 @pytest.mark.parametrize("inference", MODES)
-def test_elbo_matches_a_brute_force_monte_carlo(rng, inference):
-    model, x, _ = model_and_data(rng, inference, B=3)
+@pytest.mark.parametrize("hidden", [(6,), (6, 5)])
+def test_elbo_matches_a_brute_force_monte_carlo(rng, inference, hidden):
+    model, x, _ = model_and_data(rng, inference, B=3, hidden=hidden)
     n = 20_000
     xs = np.tile(x, (n, 1))
     brute = brute_force_log_ratio(model, xs, rng).reshape(n, 3)
@@ -147,6 +154,16 @@ def test_log_likelihood_against_prior_sampling_and_above_the_elbo(rng, inference
     # k = 1 draws one log weight, whose mean is the ELBO
     one = np.mean([model.log_likelihood(x, k=1, rng=r) for r in range(3000)], axis=0)
     np.testing.assert_allclose(one, elbo, atol=0.15)
+
+
+def test_top_down_reads_the_upward_features_with_no_more_parameters(rng):
+    counts = {}
+    for inference in MODES:
+        model = HierarchicalVAE(64, (64, 64), (8, 8), rng=0, inference=inference)
+        counts[inference] = sum(p.size for p in model.params.values())
+    assert counts["top-down"] < counts["bottom-up"]
+    model = HierarchicalVAE(9, (6, 5), (3, 2), rng=0, inference="top-down")
+    assert model.nets["enc2"].layers[0].params["W"].shape == (5, 5)  # enc1's last hidden layer
 
 
 def test_float32_runs_and_fit_compatible(rng):

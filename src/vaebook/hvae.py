@@ -4,9 +4,10 @@ Generative path (θ): z2 ~ N(0, I) -> MLP -> (mu, logvar) of p(z1|z2) -> z1 -> M
 the Bernoulli p(x|z1). Inference (φ), two choices:
 
 - "bottom-up": q(z1|x) q(z2|z1), each an MLP giving (mu, logvar);
-- "top-down" (Sønderby et al. 2016): a deterministic upward pass x -> (mu_hat1, logvar_hat1) ->
-  q(z2|x); then q(z1|z2, x) = the precision-weighted product of N(mu_hat1, exp(logvar_hat1)) and
-  the generative p(z1|z2), so inference shares the generative path.
+- "top-down" (Sønderby et al. 2016): a deterministic upward pass x -> d1 (enc1's hidden
+  features) -> (mu_hat1, logvar_hat1), and d1 -> enc2 -> q(z2|x); then q(z1|z2, x) = the
+  precision-weighted product of N(mu_hat1, exp(logvar_hat1)) and the generative p(z1|z2), so
+  inference shares the generative path.
 
 Derived in notebooks/15_hierarchical_vae.ipynb.
 """
@@ -19,7 +20,7 @@ from .losses import LOG_2PI, bernoulli_nll, bernoulli_nll_backward, kl_normal
 from .models import Elbo, _Model
 
 INFERENCE = ("bottom-up", "top-down")
-NETS = ("enc1", "enc2", "dec2", "dec1")  # q(z1|x) or upward message; q(z2|.); p(z1|z2); p(x|z1)
+NETS = ("enc1", "enc2", "dec2", "dec1")  # q(z1|x) or upward pass; q(z2|.); p(z1|z2); p(x|z1)
 
 
 def _log_normal(z, mu, logvar):
@@ -47,7 +48,8 @@ def kl_gauss_backward(mu_q, logvar_q, mu_p, logvar_p):
 class HierarchicalVAE(_Model):
     """Two Gaussian latent layers z1 (K1) and z2 (K2) over a Bernoulli p(x|z1).
 
-    hidden: the hidden widths of each of the four MLPs. The loss is
+    hidden: the hidden widths of each of the four MLPs (top-down: enc2 continues enc1's upward
+    pass from its last hidden layer, so it has the widths after the first). The loss is
     mean_B [recon + beta * (kl1 + top_scale * kl2)], with `free_bits` λ > 0 replacing each
     layer's batch-mean KL by max(λ, KL) (Kingma et al. 2016). kl2 is KL(q(z2|.) || N(0, I)) in
     closed form; kl1 is log q(z1|x) - log p(z1|z2) at the sample (bottom-up) or
@@ -64,9 +66,12 @@ class HierarchicalVAE(_Model):
         self.z_dims, self.inference, self._bounded = tuple(int(k) for k in z_dims), inference, True
         self.beta, self.top_scale, self.free_bits = 1.0, 1.0, 0.0
         K1, K2, H, rng = *self.z_dims, self.hidden, np.random.default_rng(rng)
+        # enc2 reads z1 (bottom-up), or enc1's last hidden features d1 (top-down), as the ladder
+        # VAE's upward pass d2 = MLP(d1) does: a layer shorter, so no more parameters
+        top_down = inference == "top-down"
         sizes = {
             "enc1": (self.x_dim, *H, 2 * K1),
-            "enc2": (K1, *H, 2 * K2),  # reads z1 (bottom-up) or mu_hat1 (top-down)
+            "enc2": (H[-1], *H[1:], 2 * K2) if top_down else (K1, *H, 2 * K2),
             "dec2": (K2, *H, 2 * K1),
             "dec1": (K1, *H, self.x_dim),
         }
@@ -115,8 +120,13 @@ class HierarchicalVAE(_Model):
             f["z2"] = f["mq2"] + np.exp(0.5 * f["lq2"]) * e2
             f["mp1"], f["lp1"] = self._split("dec2", f["z2"])
         else:
-            f["mh1"], f["lh1"] = self._split("enc1", x)  # the upward message
-            f["mq2"], f["lq2"] = self._split("enc2", f["mh1"])
+            *trunk, head = self.nets["enc1"].layers
+            d1 = x
+            for layer in trunk:  # the deterministic upward pass
+                d1 = layer.forward(d1)  # (B, H)
+            h = head.forward(d1)  # (B, 2 K1): the upward message
+            f["mh1"], f["lh1"] = h[:, : self.z_dims[0]], h[:, self.z_dims[0] :]
+            f["mq2"], f["lq2"] = self._split("enc2", d1)
             f["z2"] = f["mq2"] + np.exp(0.5 * f["lq2"]) * e2
             f["mp1"], f["lp1"] = self._split("dec2", f["z2"])
             # Precision weighting: 1/var_q = 1/var_hat + 1/var_p; w_h = var_q / var_hat.
@@ -203,8 +213,12 @@ class HierarchicalVAE(_Model):
             dz2 = self.nets["dec2"].backward(np.concatenate([dmp1, dlp1], axis=1))
             dmq2 = dz2 + w2 * f["mq2"]
             dlq2 = dz2 * f["e2"] * 0.5 * std2 + 0.5 * w2 * np.expm1(f["lq2"])
-            dmh1 = dmh1 + self.nets["enc2"].backward(np.concatenate([dmq2, dlq2], axis=1))
-            dmq1, dlq1 = dmh1, dlh1
+            *trunk, head = self.nets["enc1"].layers
+            dd1 = self.nets["enc2"].backward(np.concatenate([dmq2, dlq2], axis=1))  # (B, H)
+            dd1 = dd1 + head.backward(np.concatenate([dmh1, dlh1], axis=1).astype(self.dtype))
+            for layer in reversed(trunk):  # d1 feeds both the message and q(z2|x)
+                dd1 = layer.backward(dd1)
+            return
         self.nets["enc1"].backward(np.concatenate([dmq1, dlq1], axis=1).astype(self.dtype))
 
     def log_likelihood(self, x, *, k, rng):
