@@ -11,6 +11,7 @@ from vaebook.losses import (
     gaussian_nll_backward,
     kl_normal,
     kl_normal_backward,
+    log_mean_exp,
     mse,
     mse_backward,
     softplus,
@@ -161,3 +162,13 @@ def test_gaussian_nll_with_integer_means_keeps_logvar():
     assert value == pytest.approx([expected])
     dmean, _ = gaussian_nll_backward(mean, x, 0.7)
     assert np.allclose(dmean, (mean - x) / np.exp(0.7))
+
+
+def test_log_mean_exp():
+    rng = np.random.default_rng(0)
+    log_w = rng.normal(size=(7, 5))
+    np.testing.assert_allclose(log_mean_exp(log_w), np.log(np.exp(log_w).mean(axis=0)))
+    np.testing.assert_allclose(log_mean_exp(log_w.T, axis=1), np.log(np.exp(log_w).mean(axis=0)))
+    # weights of e^1000 and e^-1000 overflow or vanish as exp; their log-mean does not
+    big = np.array([[1000.0, -1000.0], [1000.0 + np.log(3), -1000.0]])
+    np.testing.assert_allclose(log_mean_exp(big), [1000.0 + np.log(2), -1000.0])

@@ -9,6 +9,7 @@ notebooks/14_normalizing_flows.ipynb.
 import numpy as np
 
 from .checks import float_dtype, whole_number
+from .losses import log_mean_exp
 from .vae import VAE
 
 HALF_LOG_2PI = 0.5 * np.log(2 * np.pi)
@@ -277,9 +278,7 @@ class FlowVAE(VAE):
             eps = rng.standard_normal((c * B, self.z_dim)).astype(self.dtype)
             _, _, recon, kl = self._forward_q(x_c, mu_c, logvar_c, eps)
             log_w.append(-(recon + kl).astype(np.float64).reshape(c, B))
-        log_w = np.concatenate(log_w)  # (k, B)
-        top = log_w.max(axis=0)
-        return top + np.log(np.exp(log_w - top).mean(axis=0))
+        return log_mean_exp(np.concatenate(log_w))  # (k, B) -> (B,)
 
     def _flows_for(self, x):
         """Make the flows those of q(z|x): shared flows already are."""

@@ -90,6 +90,16 @@ def kl_normal_backward(mu, logvar):
     return mu, 0.5 * np.expm1(logvar)
 
 
+def log_mean_exp(log_w, axis=0):
+    """log(mean(exp(log_w))) along `axis`, computed without overflow or underflow.
+
+    With k log-weights log w_i per example, (k, B) -> (B,), this is the importance-weighted
+    estimate of log p(x) (Burda et al. 2016). Derived in notebooks/10_evaluation.ipynb.
+    """
+    top = log_w.max(axis=axis, keepdims=True)
+    return np.squeeze(top, axis=axis) + np.log(np.exp(log_w - top).mean(axis=axis))
+
+
 class Reparameterize:
     """z = mu + std * eps with std = exp(½ logvar).   mu, logvar, eps: (B, K) -> z: (B, K).
 

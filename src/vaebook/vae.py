@@ -14,6 +14,7 @@ from .losses import (
     gaussian_nll_backward,
     kl_normal,
     kl_normal_backward,
+    log_mean_exp,
 )
 from .models import Elbo, _Model
 
@@ -220,9 +221,7 @@ class VAE(_Model):
             log_pz = -0.5 * (z * z + np.log(2 * np.pi)).sum(axis=2)
             log_qz = -0.5 * (eps * eps + np.log(2 * np.pi) + logvar).sum(axis=2)
             log_w.append((log_px_z + log_pz - log_qz).astype(np.float64))  # (c, B)
-        log_w = np.concatenate(log_w)  # (k, B)
-        top = log_w.max(axis=0)
-        return top + np.log(np.exp(log_w - top).mean(axis=0))
+        return log_mean_exp(np.concatenate(log_w))  # (k, B) -> (B,)
 
     @property
     def config(self):
