@@ -225,3 +225,51 @@ def test_bad_input_is_named():
         model.sample(1, rng=0)
     with pytest.raises(ValueError, match="t >= 2"):
         model.posterior(np.zeros((1, 4)), np.zeros((1, 4)), np.array([1]))
+
+
+def test_noise_of_one_row_is_not_broadcast_over_the_batch():
+    model = Diffusion(4, (5,), T=3, rng=0)
+    x, t = np.zeros((3, 4)), np.array([1, 2, 3])
+    with pytest.raises(ValueError, match=r"eps must have shape \(3, 4\), one row per example"):
+        model.loss_and_grads(x, t=t, eps=np.ones((1, 4)))  # was a loss with one noise for all
+
+
+def test_a_bad_reverse_variance_is_refused_when_built():
+    with pytest.raises(ValueError, match="reverse_var must be one of"):
+        Diffusion(4, (5,), T=3, rng=0, reverse_var="beta")  # was accepted until elbo or sample
+
+
+@pytest.mark.parametrize("step", [0, -1, 4, 1.5, "1"])
+def test_reverse_variance_checks_its_step(step):
+    model = Diffusion(4, (5,), T=3, rng=0)
+    with pytest.raises(ValueError, match=r"step must be a whole number in 1..3"):
+        model.reverse_variance(step)  # 0 and -1 gave nu_T and nu_{T-1}, 4 an IndexError
+
+
+def test_a_schedule_names_its_bad_steps():
+    with pytest.raises(ValueError, match=r"at t = \[2, 4\] it is \[1.0, nan\]"):
+        Diffusion(4, (5,), T=4, rng=0, schedule=[0.1, 1.0, 0.2, np.nan])
+    with pytest.raises(ValueError, match="schedule must be 2 numbers"):
+        Diffusion(4, (5,), T=2, rng=0, schedule=["a", "b"])
+
+
+def test_cosine_schedule_checks_its_offset_and_clip():
+    with pytest.raises(ValueError, match="offset s must be a finite number >= 0"):
+        cosine_schedule(10, s=-0.5)  # was a schedule with negative nu_t
+    with pytest.raises(ValueError, match="max_nu must lie in"):
+        cosine_schedule(10, max_nu="0.5")  # was a TypeError
+
+
+def test_the_networks_inputs_are_checked():
+    model = Diffusion(4, (5,), T=3, rng=0)
+    t = np.array([1, 2])
+    with pytest.raises(ValueError, match=r"xt must have shape \(B, 4\)"):
+        model.predict_noise(np.zeros((2, 5)), t)  # was a matmul error
+    with pytest.raises(ValueError, match="xt contains NaN"):
+        model.predict_noise(np.full((2, 4), np.nan), t)  # was a NaN prediction
+    with pytest.raises(ValueError, match=r"x0 must have shape \(B, 4\)"):
+        model.marginal(np.zeros((2, 5)), t)  # was a mean of the wrong width
+    with pytest.raises(ValueError, match=r"x0 must have shape \(B, 4\) with B >= 1"):
+        model.marginal(np.zeros((0, 4)), np.array([], dtype=int))  # was a zero-size min error
+    with pytest.raises(ValueError, match=r"xt must have the shape of x0, \(2, 4\)"):
+        model.posterior(np.zeros((2, 4)), np.zeros((1, 4)), np.array([2, 3]))  # broadcast

@@ -241,3 +241,61 @@ def test_amortized_flow_vae_elbo_and_log_likelihood_use_each_digits_flows(rng):
     assert np.isclose(one[0], model.elbo(x, eps=eps)[0])
     elbo = np.mean([model.elbo(x, rng=s) for s in range(2000)], axis=0)
     assert np.all(model.log_likelihood(x, k=2000, rng=1) > elbo)
+
+
+def test_flow_density_checks_its_size_and_noise():
+    for dim in (1.5, 0):  # was a density of int(dim) dimensions
+        with pytest.raises(ValueError, match="dim must be a positive whole number"):
+            FlowDensity(dim, 0, rng=0)
+    q = FlowDensity(3, 2, rng=0, dtype=np.float64)
+    with pytest.raises(
+        ValueError, match=r"eps must have shape \(S, 3\) with S >= 1, got \(5, 1\)"
+    ):
+        q.forward(np.zeros((5, 1)))  # was broadcast to (5, 3) with log q of one dimension
+    with pytest.raises(ValueError, match=r"eps must have shape \(S, 3\)"):
+        FlowDensity(3, 0, rng=0).forward(np.zeros(3))  # was an AxisError
+    with pytest.raises(ValueError, match="eps contains NaN"):
+        q.forward(np.full((2, 3), np.nan))
+
+
+def test_planar_flow_takes_a_nested_list():
+    flow = PlanarFlow(2, rng=0, dtype=np.float64)
+    z = [[0.5, -1.0], [2.0, 0.1]]  # was an AttributeError: 'list' object has no attribute 'ndim'
+    z_out, log_det = flow.forward(z)
+    assert np.array_equal(z_out, flow.forward(np.array(z))[0]) and log_det.shape == (2,)
+
+
+def test_flow_vae_takes_a_whole_float_number_of_flows():
+    model = FlowVAE(6, (5,), 2, n_flows=2.0, rng=0)  # was a TypeError from range(2.0)
+    assert len(model.flows) == 2 and model.config["n_flows"] == 2
+
+
+@pytest.mark.parametrize("cls", [FlowVAE, AmortizedFlowVAE])
+def test_a_given_q0_is_checked(rng, cls):
+    model = cls(6, (5,), 2, n_flows=2, rng=0, dtype=np.float64)
+    x = binarize(rng.random((4, 6)))
+    mu, logvar = rng.standard_normal((4, 2)), rng.standard_normal((4, 2))
+    one = r"mu and logvar must have shape \(4, 2\), one row per example of x, got \(1, 2\)"
+    with pytest.raises(ValueError, match=one):  # was broadcast: one q_0 for every digit
+        model.log_likelihood(x, k=1, rng=0, mu=mu[:1], logvar=logvar[:1])
+    with pytest.raises(ValueError, match=one):
+        model.local_loss_and_grads(x, mu[:1], logvar[:1], rng=0)
+    with pytest.raises(ValueError, match=r"mu must have shape \(B, 2\), got \(4, 3\)"):
+        model.elbo(x, rng=0, mu=np.zeros((4, 3)), logvar=np.zeros((4, 3)))
+    with pytest.raises(ValueError, match="pass both mu and logvar"):  # was a TypeError
+        model.elbo(x, rng=0, mu=mu)
+    with pytest.raises(ValueError, match="pass both mu and logvar"):
+        model.log_likelihood(x, k=2, rng=0, logvar=logvar)
+    with pytest.raises(ValueError, match="logvar contains NaN"):  # was a NaN loss
+        model.local_loss_and_grads(x, mu, np.full((4, 2), np.nan), rng=0)
+
+
+def test_flow_vae_names_a_bad_k_or_beta(rng):
+    model = FlowVAE(6, (5,), 2, n_flows=1, rng=0)
+    x = binarize(rng.random((2, 6)))
+    for k in (0, 1.5, 2, True):
+        with pytest.raises(ValueError, match=f"k must be 1, got {k!r}"):
+            model.loss_and_grads(x, rng=0, k=k)
+    model.beta = 0.5
+    with pytest.raises(ValueError, match="beta must be 1, got 0.5"):
+        model.loss_and_grads(x, rng=0)

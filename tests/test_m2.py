@@ -134,3 +134,49 @@ def test_bad_inputs_are_a_clear_error(rng):
         model.loss_and_grads(x_l, y_l, x_u, eta=1.0, eps=(eps_l, eps_u[0]))
     with pytest.raises(ValueError, match="pass eps or rng"):
         model.loss_and_grads(x_l, y_l, x_u, eta=1.0)
+
+
+@pytest.mark.parametrize(
+    "args, match",
+    [
+        ((5, (4,), 1.5), "y_dim must be a positive whole number, got 1.5"),  # was 1 class
+        ((5.5, (4,), 3), "x_dim must be a positive whole number, got 5.5"),  # was 5 inputs
+        ((5, (0,), 3), r"hidden\[0\] must be a positive whole number"),
+    ],
+)
+def test_classifier_sizes_must_be_whole_numbers(args, match):
+    with pytest.raises(ValueError, match=match):
+        Classifier(*args, rng=0)
+
+
+def test_classifier_checks_its_inputs(rng):
+    model = Classifier(5, (4,), 3, rng=0, dtype=np.float64)
+    x = rng.random((3, 5))
+    with pytest.raises(ValueError, match=r"x must have shape \(B, 5\), got \(3, 4\)"):
+        model.predict_proba(x[:, :4])  # was a matmul error
+    with pytest.raises(ValueError, match="x contains NaN"):
+        model.log_proba(np.full((3, 5), np.nan))  # was NaN probabilities
+    # integer labels where one-hot rows are due: with B = Y they broadcast to a wrong loss
+    with pytest.raises(ValueError, match=r"y must have shape \(3, 3\) \(one-hot labels\)"):
+        model.loss_and_grads(x, np.array([0, 1, 2]))
+    with pytest.raises(ValueError, match=r"y must have shape \(3, 3\)"):
+        model.loss_and_grads(x, np.eye(4)[:3])  # was a broadcasting error
+    for bad in (np.nan, -0.1, "0.1", True):
+        with pytest.raises(ValueError, match="weight_decay must be a non-negative number"):
+            model.loss_and_grads(x, np.eye(3), weight_decay=bad)
+
+
+def test_m2_checks_noise_and_eta(rng):
+    model = small_m2(rng)
+    x_l, y_l, x_u, (eps_l, eps_u) = batch(rng)
+    with pytest.raises(ValueError, match="eps contains NaN"):  # was a NaN loss
+        model.labelled_loss_and_grads(x_l, y_l, eps=np.full_like(eps_l, np.nan))
+    with pytest.raises(ValueError, match="eps contains NaN"):
+        model.unlabelled_bound(x_u, eps=np.where(eps_u > 0, np.inf, eps_u))
+    with pytest.raises(ValueError, match="eps must hold real numbers"):
+        model.labelled_elbo(x_l, y_l, eps=np.full(eps_l.shape, "a"))
+    with pytest.raises(ValueError, match="eps must be None or a pair"):  # was unpacked by rows
+        model.loss_and_grads(x_l, y_l, x_u, eta=1.0, eps=np.zeros((2, 4, 2)))
+    for bad in ("1", True, np.inf, None):  # "1" was a TypeError from isfinite, True taken as 1
+        with pytest.raises(ValueError, match="eta must be a non-negative number"):
+            model.loss_and_grads(x_l, y_l, x_u, eta=bad, eps=(eps_l, eps_u))

@@ -1,7 +1,8 @@
 """Save and load a model's parameters with its architecture, as a plain `.npz` file.
 
-The file holds one array per parameter and a JSON string "__config__" (the architecture, and
-the VAE's `beta`); it is read with `allow_pickle=False` and written to a temporary file that
+The file holds one array per parameter and a JSON string "__config__" (the architecture, the
+model's `config`, and its KL weights: `beta`, and a hierarchy's `top_scale` and `free_bits`);
+it is read with `allow_pickle=False` and written to a temporary file that
 replaces the target only when complete, so a crash never leaves a half-written checkpoint.
 """
 
@@ -14,27 +15,57 @@ import numpy as np
 
 from .autoencoder import Autoencoder
 from .cvae import ConditionalVAE
+from .diffusion import Diffusion
+from .flows import AmortizedFlowVAE, FlowVAE
+from .m2 import M2, Classifier
 from .vae import VAE
 
 FORMAT = 1
 TMP_SUFFIX = ".vaebook-tmp"
-CLASSES = {"VAE": VAE, "Autoencoder": Autoencoder, "ConditionalVAE": ConditionalVAE}
+# Each class's `config` holds exactly its constructor's arguments (but rng): `cls(**config)`.
+CLASSES = {
+    cls.__name__: cls
+    for cls in (
+        VAE,
+        Autoencoder,
+        ConditionalVAE,
+        M2,
+        Classifier,
+        FlowVAE,
+        AmortizedFlowVAE,
+        Diffusion,
+    )
+}
+# Attributes set after construction that a checkpoint keeps, with the value a file without them
+# gets (beta was not saved at first; the others came with the hierarchical VAE).
+STATE = {"beta": 1.0, "top_scale": 1.0, "free_bits": 0.0}
 
 
 def save(model, path):
-    """Write `model` (and its `beta`, if it has one) to `path` atomically.
+    """Write `model` (and its `beta`, `top_scale`, `free_bits`, if it has them) atomically.
+
+    `model` is one of the classes in `CLASSES` (not a subclass: load could not rebuild it).
 
     A `.npz` suffix is not added; use it yourself. The file gets the permissions `open` would
     give it (0666 less the umask). The temporary file is `.<name>.<pid>.vaebook-tmp` beside the
     target; one left by a killed process is removed by the next save to the same target.
     """
     path = os.fspath(path)
+    if type(model) not in CLASSES.values():
+        raise TypeError(
+            f"save cannot write a {type(model).__name__}: it saves only {', '.join(CLASSES)} "
+            "(write another object's parameters with np.savez)"
+        )
     for name, p in model.params.items():
         if not isinstance(p, np.ndarray) or p.dtype.kind != "f":
             raise ValueError(f"parameter {name} is not a float array, cannot be saved")
         if not np.isfinite(p).all():  # load would refuse it: better not to write it at all
             raise ValueError(f"parameter {name} has NaN or infinite entries, cannot be saved")
-    state = {"beta": float(model.beta)} if hasattr(model, "beta") else {}
+    state = {name: getattr(model, name) for name in STATE if hasattr(model, name)}
+    for name, value in state.items():
+        if not _finite_number(value):  # load would refuse it
+            raise ValueError(f"{name} must be a finite number to be saved, got {value!r}")
+    state = {name: float(value) for name, value in state.items()}
     config = json.dumps({"format": FORMAT, **model.config, **state})
     folder, base = os.path.split(os.path.abspath(path))
     _remove_stale_temporaries(folder, base)
@@ -81,15 +112,17 @@ def _running(pid):
     return True
 
 
+def _finite_number(value):
+    return (
+        isinstance(value, int | float | np.number)
+        and not isinstance(value, bool | np.bool_)
+        and bool(np.isfinite(value))
+    )
+
+
 def _build(config):
-    config = dict(config)
-    config.pop("beta", None)
-    cls = CLASSES[config.pop("class")]
-    config.pop("format")
-    x_dim, hidden, z_dim = config.pop("x_dim"), tuple(config.pop("hidden")), config.pop("z_dim")
-    if cls is ConditionalVAE:
-        return cls(x_dim, config.pop("y_dim"), hidden, z_dim, rng=0, **config)
-    return cls(x_dim, hidden, z_dim, rng=0, **config)
+    args = {k: v for k, v in config.items() if k not in ("class", "format")}
+    return CLASSES[config["class"]](rng=0, **args)
 
 
 def load(path, model=None):
@@ -121,20 +154,24 @@ def load(path, model=None):
         raise ValueError(f"{path}: its '__config__' entry is not JSON: {err}") from err
     if not isinstance(config, dict) or config.get("format") != FORMAT:
         raise ValueError(f"{path}: unsupported checkpoint format in {config}")
-    if config.get("class") not in CLASSES:
+    if not isinstance(config.get("class"), str) or config["class"] not in CLASSES:
         raise ValueError(f"{path}: unknown model class in {config}")
-    beta = config.pop("beta", 1.0)  # files written before beta was saved: the ELBO's 1
-    if not isinstance(beta, int | float) or isinstance(beta, bool) or not np.isfinite(beta):
-        raise ValueError(f"{path}: beta must be a finite number, got {beta!r}")
+    state = {name: config.pop(name, default) for name, default in STATE.items()}
+    for name, value in state.items():
+        if not _finite_number(value):
+            raise ValueError(f"{path}: {name} must be a finite number, got {value!r}")
     if model is None:
         try:
             model = _build(config)
         except (KeyError, TypeError, ValueError) as err:
             raise ValueError(f"{path}: {config} does not describe a model: {err!r}") from err
-    elif {**model.config, "format": FORMAT} != config:
-        raise ValueError(
-            f"{path} holds a {config}, which does not match the model's {model.config}"
-        )
+        if {**model.config, "format": FORMAT} != config:  # e.g. hidden 5, not [5]; dtype "float"
+            raise ValueError(
+                f"{path}: {config} does not describe a model: it builds a {model.config}"
+            )
+    elif type(model) not in CLASSES.values() or {**model.config, "format": FORMAT} != config:
+        described = getattr(model, "config", f"{type(model).__name__}, which load cannot fill")
+        raise ValueError(f"{path} holds a {config}, which does not match the model's {described}")
     if arrays.keys() != model.params.keys():
         raise ValueError(
             f"{path}: parameter names {sorted(arrays)} do not match {sorted(model.params)}"
@@ -152,6 +189,7 @@ def load(path, model=None):
             )
     for name, p in model.params.items():
         p[...] = arrays[name]
-    if hasattr(model, "beta"):
-        model.beta = float(beta)
+    for name, value in state.items():
+        if hasattr(model, name):
+            setattr(model, name, float(value))
     return model

@@ -29,6 +29,7 @@ from .checks import float_dtype, whole_number
 from .layers import mlp
 
 EMBED_DIM = 16  # sinusoidal features of t fed to the network beside x_t
+REVERSE_VARS = ("nu", "posterior")
 
 
 def linear_schedule(T, start=1e-4, end=0.02):
@@ -56,8 +57,11 @@ def cosine_schedule(T, s=0.008, max_nu=0.5):
     near the linear schedule's largest weights, and the clipped steps still halve the signal each,
     so zeta_T < 0.03 for T >= 10 (L_T < 1 nat for 64 pixels); max_nu=0.999 gives the paper's.
     """
-    if not 0 < max_nu < 1:
+    if not isinstance(max_nu, int | float | np.number) or not 0 < max_nu < 1:
         raise ValueError(f"max_nu must lie in (0, 1), got {max_nu!r}")
+    if not isinstance(s, int | float | np.number) or not 0 <= s < np.inf:
+        # s < 0 makes f rise at the first steps: nu_t < 0
+        raise ValueError(f"the offset s must be a finite number >= 0, got {s!r}")
     if not whole_number(T) or T < 1:
         raise ValueError(f"T must be a positive whole number of steps, got {T!r}")
     f = np.cos((np.arange(int(T) + 1) / int(T) + s) / (1 + s) * np.pi / 2) ** 2
@@ -92,13 +96,20 @@ class Diffusion:
                 raise ValueError(f"{name} must be a positive whole number, got {width!r}")
         self.x_dim, self.hidden, self.T = int(x_dim), tuple(int(h) for h in hidden), int(T)
         self.dtype = float_dtype(dtype)
-        nu = (
-            cosine_schedule(self.T) if schedule is None else np.asarray(schedule, dtype=np.float64)
-        )
+        try:
+            nu = cosine_schedule(self.T) if schedule is None else np.asarray(schedule, float)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"schedule must be {self.T} numbers nu_1..nu_T: {err}") from err
         if nu.shape != (self.T,):
             raise ValueError(f"schedule must have shape ({self.T},), one per step, got {nu.shape}")
-        if not np.all((nu > 0) & (nu < 1)):
-            raise ValueError("every nu_t of the schedule must lie in (0, 1)")
+        bad = np.flatnonzero(~((nu > 0) & (nu < 1)))  # NaN too
+        if bad.size:
+            raise ValueError(
+                "every nu_t of the schedule must lie in (0, 1); at t = "
+                f"{(bad[:5] + 1).tolist()} it is {nu[bad[:5]].tolist()}"
+            )
+        if reverse_var not in REVERSE_VARS:
+            raise ValueError(f"reverse_var must be one of {REVERSE_VARS}, got {reverse_var!r}")
         self.nu = nu
         self.zeta = np.cumprod(1 - nu)  # zeta_1..zeta_T
         self.reverse_var = reverse_var
@@ -117,12 +128,16 @@ class Diffusion:
 
     def marginal(self, x0, t):
         """Mean (B, D) and variance (B, 1) of q(x_t | x_0), for x0 in [-1, 1] and t in 1..T."""
+        x0 = self._shape(x0, "x0")
         t = self._steps(t, len(x0))
         zeta = self._zeta(t)[:, None]
         return np.sqrt(zeta) * x0, 1 - zeta
 
     def posterior(self, x0, xt, t):
         """Mean (B, D) and variance (B, 1) of q(x_{t-1} | x_t, x_0), t in 2..T."""
+        x0, xt = self._shape(x0, "x0"), self._shape(xt, "xt")
+        if xt.shape != x0.shape:
+            raise ValueError(f"xt must have the shape of x0, {x0.shape}, got {xt.shape}")
         t = self._steps(t, len(x0))
         if np.any(t < 2):
             raise ValueError("the posterior q(x_{t-1} | x_t, x_0) is a Gaussian for t >= 2 only")
@@ -135,6 +150,7 @@ class Diffusion:
 
     def predict_noise(self, xt, t):
         """eps_theta(x_t, t): (B, D) noisy images and (B,) steps -> (B, D) predicted noise."""
+        xt = self._check(xt, self.x_dim, "xt")
         t = self._steps(t, len(xt))
         inputs = np.concatenate([xt, time_embedding(t, self.T)], axis=1).astype(self.dtype)
         return self.net.forward(inputs)
@@ -146,8 +162,13 @@ class Diffusion:
     def reverse_variance(self, step):
         """var_t of p(x_{t-1} | x_t) for one step in 1..T: nu_t, or nu_tilde_t for
         reverse_var="posterior" (nu_1 at t = 1, where nu_tilde_1 = 0)."""
-        if self.reverse_var not in ("nu", "posterior"):
-            raise ValueError(f'reverse_var must be "nu" or "posterior", got {self.reverse_var!r}')
+        if self.reverse_var not in REVERSE_VARS:
+            raise ValueError(
+                f"reverse_var must be one of {REVERSE_VARS}, got {self.reverse_var!r}"
+            )
+        if not whole_number(step) or not 1 <= step <= self.T:
+            raise ValueError(f"step must be a whole number in 1..{self.T}, got {step!r}")
+        step = int(step)
         nu = self.nu[step - 1]
         if self.reverse_var == "nu" or step == 1:
             return nu
@@ -171,6 +192,10 @@ class Diffusion:
         if eps is None:
             eps = rng.standard_normal(x0.shape)
         eps = self._check(eps, self.x_dim, "eps")
+        if eps.shape != x0.shape:
+            raise ValueError(
+                f"eps must have shape {x0.shape}, one row per example, got {eps.shape}"
+            )
         mean, var = self.marginal(x0, t)
         xt = (mean + np.sqrt(var) * eps).astype(self.dtype)
         diff = self.predict_noise(xt, t) - eps
@@ -246,7 +271,29 @@ class Diffusion:
         images = [np.clip((p + 1) / 2, 0, 1).astype(self.dtype) for p in path]
         return probs, np.stack([*images, probs])
 
+    @property
+    def config(self):
+        """Everything needed to rebuild this model (used by `save`/`load`)."""
+        return {
+            "class": "Diffusion",
+            "x_dim": self.x_dim,
+            "hidden": list(self.hidden),
+            "T": self.T,
+            "dtype": self.dtype.name,
+            "schedule": self.nu.tolist(),  # JSON writes each float so that it reads back exact
+            "reverse_var": self.reverse_var,
+        }
+
     # -- checks -------------------------------------------------------------------------------
+
+    def _shape(self, a, name):
+        """`a` as an array of shape (B, x_dim), B >= 1, its dtype kept; or a ValueError."""
+        a = np.asarray(a)
+        if a.ndim != 2 or a.shape[1] != self.x_dim or a.shape[0] == 0:
+            raise ValueError(
+                f"{name} must have shape (B, {self.x_dim}) with B >= 1, got {a.shape}"
+            )
+        return a
 
     def _steps(self, t, B):
         t = np.asarray(t)

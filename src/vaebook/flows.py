@@ -47,6 +47,7 @@ class PlanarFlow:
 
     def forward(self, z):
         v, b = self.params["v"], self.params["b"]
+        z = np.asarray(z)
         if z.ndim != 2 or z.shape[1] != len(v):
             raise ValueError(f"z must have shape (B, {len(v)}), got {z.shape}")
         u_hat = self.u_hat()
@@ -160,6 +161,8 @@ class FlowDensity:
     """
 
     def __init__(self, dim, n_flows, *, rng, dtype=np.float32):
+        if not whole_number(dim) or dim < 1:
+            raise ValueError(f"dim must be a positive whole number, got {dim!r}")
         if not whole_number(n_flows) or n_flows < 0:
             raise ValueError(f"n_flows must be a whole number >= 0, got {n_flows!r}")
         dtype, rng = float_dtype(dtype), np.random.default_rng(rng)
@@ -171,6 +174,11 @@ class FlowDensity:
     def forward(self, eps):
         """Samples z = z_F and their log q(z).   eps: (S, K) -> (S, K), (S,)."""
         mu, logvar = self.params["mu"], self.params["logvar"]
+        eps = np.asarray(eps)
+        if eps.ndim != 2 or eps.shape[1] != len(mu) or len(eps) == 0:
+            raise ValueError(f"eps must have shape (S, {len(mu)}) with S >= 1, got {eps.shape}")
+        if not np.isfinite(eps).all():
+            raise ValueError("eps contains NaN or infinite values")
         std = np.exp(0.5 * logvar)
         z, log_det = flows_forward(self.flows, mu + std * eps)
         log_q = -(0.5 * eps * eps + 0.5 * logvar + HALF_LOG_2PI).sum(axis=1) - log_det
@@ -200,7 +208,9 @@ class FlowVAE(VAE):
             raise ValueError(f"n_flows must be a whole number >= 0, got {n_flows!r}")
         rng = np.random.default_rng(rng)
         super().__init__(x_dim, hidden, z_dim, rng=rng, dtype=dtype, **kwargs)
-        self.flows = [PlanarFlow(self.z_dim, rng=rng, dtype=self.dtype) for _ in range(n_flows)]
+        self.flows = [
+            PlanarFlow(self.z_dim, rng=rng, dtype=self.dtype) for _ in range(int(n_flows))
+        ]
         self.params |= _flow_params(self.flows)
 
     def _forward_q(self, x, mu, logvar, eps):
@@ -225,8 +235,10 @@ class FlowVAE(VAE):
 
     def loss_and_grads(self, x, *, eps=None, rng=None, k=1):
         """mean_B(-ELBO) from one draw of z per example, and its gradients."""
-        if k != 1 or float(self.beta) != 1.0:
-            raise ValueError("FlowVAE trains on the ELBO only: k must be 1 and beta 1")
+        if isinstance(k, bool | np.bool_) or k != 1:
+            raise ValueError(f"FlowVAE trains on the ELBO only: k must be 1, got {k!r}")
+        if float(self.beta) != 1.0:
+            raise ValueError(f"FlowVAE trains on the ELBO only: beta must be 1, got {self.beta!r}")
         x = self._check(x, self.x_dim, "x", targets=True)
         mu, logvar = self._encode(x)
         eps = self._noise(eps, rng, mu.shape)
@@ -240,6 +252,7 @@ class FlowVAE(VAE):
         """mean_B(-ELBO) for a given q_0 = N(mu, diag exp(logvar)) per example, and
         d/d(mu, logvar): for optimising each example's q directly (no encoder). (B, K) each."""
         x = self._check(x, self.x_dim, "x", targets=True)
+        mu, logvar = self._q0(x, mu, logvar)
         eps = self._noise(eps, rng, mu.shape)
         self._flows_for(x)
         out, z, recon, kl = self._forward_q(x, mu, logvar, eps)
@@ -252,9 +265,10 @@ class FlowVAE(VAE):
         from .models import Elbo
 
         x = self._check(x, self.x_dim, "x", targets=True)
-        if mu is None:
+        if mu is None and logvar is None:
             mu, logvar = self._encode(x)
         else:
+            mu, logvar = self._q0(x, mu, logvar)
             self._flows_for(x)
         _, _, recon, kl = self._forward_q(x, mu, logvar, self._noise(eps, rng, mu.shape))
         return Elbo(recon, kl)
@@ -264,6 +278,8 @@ class FlowVAE(VAE):
         if not whole_number(k) or k < 1:
             raise ValueError(f"k must be a positive whole number of samples, got {k!r}")
         x = self._check(x, self.x_dim, "x", targets=True)
+        if mu is not None or logvar is not None:
+            mu, logvar = self._q0(x, mu, logvar)
         k, rng, B = int(k), np.random.default_rng(rng), len(x)
         chunk = max(1, min(k, 2**20 // (B * max(self.x_dim, self.z_dim))))
         log_w = []
@@ -279,6 +295,19 @@ class FlowVAE(VAE):
             _, _, recon, kl = self._forward_q(x_c, mu_c, logvar_c, eps)
             log_w.append(-(recon + kl).astype(np.float64).reshape(c, B))
         return log_mean_exp(np.concatenate(log_w))  # (k, B) -> (B,)
+
+    def _q0(self, x, mu, logvar):
+        """A given q_0's (mu, logvar), checked: both (B, K), one row per example, finite."""
+        if mu is None or logvar is None:
+            raise ValueError("pass both mu and logvar (a q_0 per example), or neither")
+        B, K = len(x), self.z_dim
+        mu, logvar = self._check(mu, K, "mu"), self._check(logvar, K, "logvar")
+        if mu.shape != (B, K) or logvar.shape != (B, K):
+            raise ValueError(
+                f"mu and logvar must have shape ({B}, {K}), one row per example of x, got "
+                f"{mu.shape} and {logvar.shape}"
+            )
+        return mu, logvar
 
     def _flows_for(self, x):
         """Make the flows those of q(z|x): shared flows already are."""
@@ -328,7 +357,3 @@ class AmortizedFlowVAE(FlowVAE):
             np.concatenate([du, dv, db[:, None]], axis=1)
             for du, dv, db in (flow.row_grads for flow in self.flows)
         ]
-
-    @property
-    def config(self):
-        return super().config | {"amortized": True}

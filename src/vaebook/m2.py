@@ -9,10 +9,11 @@ notebooks/13_conditional_vae.ipynb.
 
 import numpy as np
 
-from .checks import float_dtype
+from .checks import float_dtype, whole_number
 from .cvae import ConditionalVAE
 from .layers import mlp
 from .losses import kl_normal, kl_normal_backward
+from .models import _Model
 
 
 def log_softmax(a):
@@ -28,16 +29,27 @@ class Classifier:
     plus `weight_decay` / 2 times the summed squares of the weights W (not the biases).
     """
 
+    _bounded = False  # x is an input, not a target: any real numbers
+    _check = _Model._check  # x: shape (B, D), real, finite
+    _check_y = ConditionalVAE._check_y  # y: one-hot (B, Y)
+
     def __init__(self, x_dim, hidden, y_dim, *, rng, dtype=np.float32):
+        hidden = tuple(np.atleast_1d(hidden).tolist())
+        widths = {"x_dim": x_dim, "y_dim": y_dim} | {
+            f"hidden[{i}]": h for i, h in enumerate(hidden)
+        }
+        for name, width in widths.items():
+            if not whole_number(width) or width < 1:
+                raise ValueError(f"{name} must be a positive whole number, got {width!r}")
         self.dtype = float_dtype(dtype)
-        self.y_dim = int(y_dim)
-        self.net = mlp((x_dim, *np.atleast_1d(hidden).tolist(), y_dim), rng=rng, dtype=self.dtype)
+        self.x_dim, self.hidden, self.y_dim = int(x_dim), tuple(int(h) for h in hidden), int(y_dim)
+        self.net = mlp((self.x_dim, *self.hidden, self.y_dim), rng=rng, dtype=self.dtype)
         self.net.layers[0].needs_dx = False
         self.params = {f"cls.{k}": v for k, v in self.net.params.items()}
 
     def log_proba(self, x):
         """log q(y|x) for every class.   (B, D) -> (B, Y)."""
-        return log_softmax(self.net.forward(np.asarray(x, dtype=self.dtype)))
+        return log_softmax(self.net.forward(self._check(x, self.x_dim, "x")))
 
     def predict_proba(self, x):
         """q(y|x) for every class; rows sum to 1.   (B, D) -> (B, Y)."""
@@ -50,8 +62,15 @@ class Classifier:
 
     def loss_and_grads(self, x, y, *, weight_decay=0.0):
         """Mean cross-entropy of one-hot y (B, Y) under q(y|x), plus weight decay; gradients."""
+        if (
+            isinstance(weight_decay, bool | np.bool_)
+            or not isinstance(weight_decay, int | float | np.number)
+            or not 0 <= weight_decay < np.inf
+        ):
+            raise ValueError(f"weight_decay must be a non-negative number, got {weight_decay!r}")
+        weight_decay = float(weight_decay)  # a NumPy float64 would upcast float32 gradients
         log_q = self.log_proba(x)  # (B, Y)
-        y = np.asarray(y, dtype=self.dtype)
+        y = self._check_y(y, len(log_q))
         loss = float(-(y * log_q).sum(axis=1).mean())
         grads = self.backward((np.exp(log_q) - y) / len(x))  # softmax + cross-entropy
         for name, p in self.params.items():
@@ -59,6 +78,17 @@ class Classifier:
                 loss += 0.5 * weight_decay * float((p * p).sum())
                 grads[name] = grads[name] + weight_decay * p
         return loss, grads
+
+    @property
+    def config(self):
+        """Everything needed to rebuild this architecture (used by `save`/`load`)."""
+        return {
+            "class": "Classifier",
+            "x_dim": self.x_dim,
+            "hidden": list(self.hidden),
+            "y_dim": self.y_dim,
+            "dtype": self.dtype.name,
+        }
 
 
 class M2:
@@ -79,6 +109,7 @@ class M2:
         )
         self.classifier = Classifier(x_dim, hidden, y_dim, rng=rng, dtype=self.cvae.dtype)
         self.x_dim, self.y_dim, self.z_dim = self.cvae.x_dim, self.cvae.y_dim, self.cvae.z_dim
+        self.hidden, self.likelihood = self.cvae.hidden, self.cvae.likelihood
         self.dtype = self.cvae.dtype
         self.log_prior_y = -float(np.log(self.y_dim))  # a Python float keeps float32
         self.params = self.cvae.params | self.classifier.params
@@ -95,7 +126,7 @@ class M2:
         eps = np.asarray(eps)
         if eps.shape != shape:
             raise ValueError(f"eps must have shape {shape}, got {eps.shape}")
-        return eps.astype(self.dtype)
+        return self.cvae._check(eps.reshape(-1, self.z_dim), self.z_dim, "eps").reshape(shape)
 
     def _zero_grads(self):
         return {k: np.zeros_like(v) for k, v in self.params.items()}
@@ -168,9 +199,17 @@ class M2:
 
         eps: None (drawn from rng) or a pair (eps_labelled (B_l, K), eps_unlabelled (Y, B_u, K)).
         """
-        if not (np.isscalar(eta) and np.isfinite(eta) and eta >= 0):
+        if (
+            isinstance(eta, bool | np.bool_)
+            or not isinstance(eta, int | float | np.number)
+            or not 0 <= eta < np.inf
+        ):
             raise ValueError(f"eta must be a non-negative number, got {eta!r}")
         eta = float(eta)  # a Python float: a NumPy float64 would upcast float32 gradients
+        if eps is not None and (not isinstance(eps, tuple | list) or len(eps) != 2):
+            raise ValueError(
+                "eps must be None or a pair (eps_labelled (B_l, K), eps_unlabelled (Y, B_u, K))"
+            )
         eps_l, eps_u = (None, None) if eps is None else eps
         rng = None if rng is None else np.random.default_rng(rng)
         loss_l, g_l = self.labelled_loss_and_grads(x_labelled, y_labelled, eps=eps_l, rng=rng)
@@ -179,3 +218,16 @@ class M2:
         self.stats = {"labelled": loss_l, "unlabelled": loss_u, "classification": loss_c}
         grads = {k: g_l[k] + g_u[k] + eta * g_c[k] for k in self.params}
         return loss_l + loss_u + eta * loss_c, grads
+
+    @property
+    def config(self):
+        """Everything needed to rebuild this architecture (used by `save`/`load`)."""
+        return {
+            "class": "M2",
+            "x_dim": self.x_dim,
+            "y_dim": self.y_dim,
+            "hidden": list(self.hidden),
+            "z_dim": self.z_dim,
+            "likelihood": self.likelihood,
+            "dtype": self.dtype.name,
+        }
