@@ -273,3 +273,10 @@ def test_the_networks_inputs_are_checked():
         model.marginal(np.zeros((0, 4)), np.array([], dtype=int))  # was a zero-size min error
     with pytest.raises(ValueError, match=r"xt must have the shape of x0, \(2, 4\)"):
         model.posterior(np.zeros((2, 4)), np.zeros((1, 4)), np.array([2, 3]))  # broadcast
+
+
+@pytest.mark.parametrize("start, end", [(np.nan, 0.02), (0.02, 1e-4), (0.0, 0.02), ("1e-4", 0.02)])
+def test_linear_schedule_checks_its_ends(start, end):
+    # NaN was reported as "use a larger T", start > end gave a falling schedule
+    with pytest.raises(ValueError, match="0 < start <= end"):
+        linear_schedule(100, start=start, end=end)

@@ -39,6 +39,11 @@ def linear_schedule(T, start=1e-4, end=0.02):
     """
     if not whole_number(T) or T < 1:
         raise ValueError(f"T must be a positive whole number of steps, got {T!r}")
+    numbers = all(isinstance(v, int | float | np.number) for v in (start, end))
+    if not (numbers and 0 < start <= end < np.inf):
+        raise ValueError(
+            f"start and end must be numbers, 0 < start <= end, got {start!r}, {end!r}"
+        )
     scale = 1000 / int(T)
     nu = np.linspace(start * scale, end * scale, int(T))
     if not (nu[0] > 0 and nu[-1] < 1):
