@@ -15,6 +15,7 @@ from vaebook import (
     ConditionalVAE,
     FlowDensity,
     FlowVAE,
+    HierarchicalVAE,
     PlanarFlow,
     checkpoint,
     load,
@@ -297,6 +298,13 @@ def _diffusion_loss(model, rng):
     return loss, model.elbo(_x(rng), rng=rng)  # the bound with its schedule and reverse_var
 
 
+def _hvae_loss(model, rng):
+    model.beta, model.top_scale, model.free_bits = 0.5, 2.0, 0.25  # saved with it
+    return model.loss_and_grads(
+        _x(rng), eps=(rng.standard_normal((4, 3)), rng.standard_normal((4, 2)))
+    )
+
+
 NEW_MODELS = {
     "M2": (lambda: M2(6, 3, (5,), 2, rng=1, dtype=np.float64), _m2_loss),
     "M2-gaussian": (lambda: M2(6, 3, (5, 4), 2, rng=1, likelihood="gaussian"), _m2_loss),
@@ -328,6 +336,14 @@ NEW_MODELS = {
             6, (5,), T=4, rng=1, schedule=np.random.default_rng(3).uniform(0.01, 0.5, 4)
         ),
         _diffusion_loss,
+    ),
+    "HierarchicalVAE": (
+        lambda: HierarchicalVAE(6, (5,), (3, 2), rng=1, dtype=np.float64),
+        _hvae_loss,
+    ),
+    "HierarchicalVAE-top-down": (
+        lambda: HierarchicalVAE(6, (5, 4), (3, 2), rng=1, inference="top-down"),
+        _hvae_loss,
     ),
 }
 
@@ -374,6 +390,15 @@ def test_diffusion_schedule_and_reverse_variance_are_part_of_the_checkpoint(tmp_
         load(tmp_path / "d.npz", model=Diffusion(6, (5,), T=5, rng=0, reverse_var="posterior"))
 
 
+def test_hierarchy_keeps_its_inference_and_kl_weights(tmp_path):
+    model = HierarchicalVAE(6, (5,), (3, 2), rng=1, inference="top-down")
+    model.beta, model.top_scale, model.free_bits = 0.3, 4.0, 0.5
+    save(model, tmp_path / "h.npz")
+    again = load(tmp_path / "h.npz")
+    assert again.inference == "top-down" and again.z_dims == (3, 2)
+    assert (again.beta, again.top_scale, again.free_bits) == (0.3, 4.0, 0.5)
+
+
 @pytest.mark.parametrize(
     "saved, other",
     [
@@ -394,6 +419,11 @@ def test_diffusion_schedule_and_reverse_variance_are_part_of_the_checkpoint(tmp_
             lambda: Diffusion(6, (5,), T=4, rng=0),
             lambda: Diffusion(6, (5,), T=4, rng=0, reverse_var="posterior"),
         ),
+        (
+            lambda: HierarchicalVAE(6, (5,), (3, 2), rng=0),
+            lambda: HierarchicalVAE(6, (5,), (3, 2), rng=0, inference="top-down"),
+        ),
+        (lambda: HierarchicalVAE(6, (5,), (3, 2), rng=0), lambda: VAE(6, (5,), 3, rng=0)),
         (lambda: VAE(6, (5,), 2, rng=0), lambda: FlowDensity(2, 1, rng=0)),
     ],
     ids=[
@@ -405,6 +435,8 @@ def test_diffusion_schedule_and_reverse_variance_are_part_of_the_checkpoint(tmp_
         "Classifier-M2",
         "Diffusion-VAE",
         "reverse-var",
+        "bottom-up-top-down",
+        "HierarchicalVAE-VAE",
         "VAE-FlowDensity",
     ],
 )
@@ -458,6 +490,15 @@ def test_a_config_that_is_not_a_models_own_is_refused(tmp_path):
         with pytest.raises(ValueError, match=problem) as err:
             load(tmp_path / name)
         assert name in str(err.value)
+
+
+@pytest.mark.parametrize("value", [np.inf, np.nan, "1", None, True])
+def test_a_free_bits_load_would_refuse_is_not_saved(tmp_path, value):
+    model = HierarchicalVAE(6, (5,), (3, 2), rng=0)
+    model.free_bits = value  # was written (NaN, Infinity in the JSON) or a TypeError
+    with pytest.raises(ValueError, match="free_bits must be a finite number to be saved"):
+        save(model, tmp_path / "m.npz")
+    assert os.listdir(tmp_path) == []
 
 
 @pytest.mark.parametrize("value", [np.inf, np.nan, "1", None, True])

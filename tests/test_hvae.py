@@ -210,3 +210,43 @@ def test_input_checks(rng):
     np.testing.assert_allclose(
         model.elbo(x, eps={"z1": eps[0], "z2": eps[1]}), model.elbo(x, eps=eps)
     )
+
+
+def test_top_down_needs_a_hidden_layer(rng):
+    with pytest.raises(ValueError, match="top-down inference needs at least one hidden layer"):
+        HierarchicalVAE(7, (), (3, 2), rng=rng, inference="top-down")  # was an IndexError
+    HierarchicalVAE(7, (), (3, 2), rng=rng)  # bottom-up has no upward pass to continue
+
+
+@pytest.mark.parametrize("beta", [(1.0, 2.0, 3.0), np.nan, (1.0, np.inf), -1.0, "1", True])
+def test_bad_kl_weights_are_named(rng, beta):
+    # a triple was a broadcasting error, "1" a conversion error, NaN and inf a NaN or inf loss
+    model, x, eps = model_and_data(rng, "bottom-up")
+    with pytest.raises(ValueError, match=r"beta must be a number >= 0 or a pair \(b1, b2\)"):
+        model.loss_and_grads(x, eps=eps, beta=beta)
+
+
+@pytest.mark.parametrize("name", ["beta", "top_scale", "free_bits"])
+@pytest.mark.parametrize("value", [np.nan, -1.0, "2"])
+def test_bad_kl_weight_attributes_are_named(rng, name, value):
+    # NaN top_scale was a NaN loss, NaN or negative free_bits silently no floor, "2" a TypeError
+    model, x, eps = model_and_data(rng, "top-down")
+    setattr(model, name, value)
+    with pytest.raises(ValueError, match=f"{name} must be a finite number >= 0"):
+        model.loss_and_grads(x, eps=eps)
+
+
+def test_kl_weights_as_arrays_are_taken(rng):
+    model, x, eps = model_and_data(rng, "bottom-up")
+    pair = model.loss_and_grads(x, eps=eps, beta=(0.5, 2.0))[0]
+    assert model.loss_and_grads(x, eps=eps, beta=np.array([0.5, 2.0]))[0] == pair
+    one = model.loss_and_grads(x, eps=eps, beta=0.5)[0]
+    assert model.loss_and_grads(x, eps=eps, beta=np.float64(0.5))[0] == one
+    assert model.loss_and_grads(x, eps=eps, beta=np.array(0.5))[0] == one
+
+
+def test_sample_names_a_z2_of_the_wrong_length(rng):
+    model = HierarchicalVAE(7, 8, (3, 2), rng=rng)
+    with pytest.raises(ValueError, match=r"z2 must have 1 or n = 4 rows, got 3"):
+        model.sample(4, rng=0, z2=np.zeros((3, 2)))  # was a broadcasting error
+    assert model.sample(3, rng=0, z2=np.zeros((3, 2))).shape == (3, 7)

@@ -17,6 +17,7 @@ from .autoencoder import Autoencoder
 from .cvae import ConditionalVAE
 from .diffusion import Diffusion
 from .flows import AmortizedFlowVAE, FlowVAE
+from .hvae import HierarchicalVAE
 from .m2 import M2, Classifier
 from .vae import VAE
 
@@ -34,6 +35,7 @@ CLASSES = {
         FlowVAE,
         AmortizedFlowVAE,
         Diffusion,
+        HierarchicalVAE,
     )
 }
 # Attributes set after construction that a checkpoint keeps, with the value a file without them

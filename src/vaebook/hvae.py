@@ -28,6 +28,15 @@ def _log_normal(z, mu, logvar):
     return -0.5 * ((z - mu) ** 2 * np.exp(-logvar) + logvar + LOG_2PI).sum(axis=-1)
 
 
+def _weight(value):
+    """True for a KL weight or a free-bits floor: a finite number >= 0 (not a bool)."""
+    return (
+        isinstance(value, int | float | np.number)
+        and not isinstance(value, bool | np.bool_)
+        and bool(0 <= value < np.inf)
+    )
+
+
 def kl_gauss(mu_q, logvar_q, mu_p, logvar_p):
     """KL(N(mu_q, exp(logvar_q)) || N(mu_p, exp(logvar_p))), summed over K.   (B, K) -> (B,).
 
@@ -69,6 +78,11 @@ class HierarchicalVAE(_Model):
         # enc2 reads z1 (bottom-up), or enc1's last hidden features d1 (top-down), as the ladder
         # VAE's upward pass d2 = MLP(d1) does: a layer shorter, so no more parameters
         top_down = inference == "top-down"
+        if top_down and not H:
+            raise ValueError(
+                "top-down inference needs at least one hidden layer: q(z2|x) reads enc1's last "
+                "hidden features"
+            )
         sizes = {
             "enc1": (self.x_dim, *H, 2 * K1),
             "enc2": (H[-1], *H[1:], 2 * K2) if top_down else (K1, *H, 2 * K2),
@@ -163,8 +177,19 @@ class HierarchicalVAE(_Model):
     def _weights(self, beta):
         """(b1, b2), the KL weights: beta as a number or a pair; None: (beta, beta * top_scale)."""
         if beta is None:
-            beta = (self.beta, self.beta * self.top_scale)
-        return [float(b) for b in np.broadcast_to(np.asarray(beta, dtype=np.float64), (2,))]
+            for name in ("beta", "top_scale"):
+                if not _weight(getattr(self, name)):
+                    raise ValueError(
+                        f"{name} must be a finite number >= 0, got {getattr(self, name)!r}"
+                    )
+            return [float(self.beta), float(self.beta) * float(self.top_scale)]
+        pair = beta.tolist() if isinstance(beta, np.ndarray) else beta
+        pair = list(pair) if isinstance(pair, tuple | list) else [pair, pair]
+        if len(pair) != 2 or not all(_weight(b) for b in pair):
+            raise ValueError(
+                f"beta must be a number >= 0 or a pair (b1, b2) of them, got {beta!r}"
+            )
+        return [float(b) for b in pair]
 
     def loss_and_grads(self, x, *, eps=None, rng=None, beta=None):
         """mean_B [recon + b1 kl1 + b2 kl2] and its gradients (b1 = b2 = 1: the negative ELBO).
@@ -174,10 +199,13 @@ class HierarchicalVAE(_Model):
         With free_bits λ > 0 a layer's term is b max(λ, mean_B kl): no gradient below λ.
         """
         x = self._check(x, self.x_dim, "x", targets=True)
+        weights = self._weights(beta)
+        if not _weight(self.free_bits):
+            raise ValueError(f"free_bits must be a finite number >= 0, got {self.free_bits!r}")
         f = self._forward(x, *self._noise(eps, rng, len(x)))
         recon, kl1, kl2 = self._terms(f, x)
         loss, w = float(recon.mean()), []
-        for b, kl in zip(self._weights(beta), (kl1, kl2), strict=True):
+        for b, kl in zip(weights, (kl1, kl2), strict=True):
             mean_kl = float(kl.mean())
             loss += b * max(mean_kl, self.free_bits)
             w.append(0.0 if mean_kl < self.free_bits else b / len(x))
@@ -275,6 +303,8 @@ class HierarchicalVAE(_Model):
         rng, n = np.random.default_rng(rng), int(n)
         if z2 is None:
             z2 = rng.standard_normal((n, self.z_dims[1])).astype(self.dtype)
+        elif np.ndim(z2) == 2 and len(z2) not in (1, n):
+            raise ValueError(f"z2 must have 1 or n = {n} rows, got {len(z2)}")
         z2 = np.broadcast_to(self._check(z2, self.z_dims[1], "z2"), (n, self.z_dims[1]))
         mu, logvar = self.prior_z1(z2)
         z1 = mu + np.exp(0.5 * logvar) * rng.standard_normal(mu.shape).astype(self.dtype)
