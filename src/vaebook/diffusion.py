@@ -27,6 +27,7 @@ from scipy.special import log_ndtr, ndtr
 
 from .checks import float_dtype, whole_number
 from .layers import mlp
+from .models import check_batch
 
 EMBED_DIM = 16  # sinusoidal features of t fed to the network beside x_t
 REVERSE_VARS = ("nu", "posterior")
@@ -314,17 +315,4 @@ class Diffusion:
         """`a` as a (B, width) array of this model's dtype, or a ValueError naming the problem;
         targets (images) must also lie in [0, 1]. The same contract as the VAE's, used by `fit`.
         """
-        a = np.asarray(a)
-        if a.ndim != 2 or a.shape[1] != width or a.shape[0] == 0:
-            raise ValueError(f"{name} must have shape (B, {width}) with B >= 1, got {a.shape}")
-        if a.dtype != bool and (not np.issubdtype(a.dtype, np.number) or np.iscomplexobj(a)):
-            raise ValueError(f"{name} must hold real numbers, got dtype {a.dtype}")
-        a = a.astype(self.dtype, copy=False)
-        if not np.isfinite(a).all():
-            raise ValueError(f"{name} contains NaN or infinite values")
-        if targets and (a.min() < 0 or a.max() > 1):
-            raise ValueError(
-                f"{name} must lie in [0, 1], got values in "
-                f"[{float(a.min())!r}, {float(a.max())!r}]"
-            )
-        return a
+        return check_batch(a, width, name, self.dtype, targets, " (x_0 = 2x - 1 in [-1, 1])")

@@ -32,6 +32,28 @@ class Elbo(np.ndarray):
         return arr[()] if return_scalar else arr
 
 
+def check_batch(a, width, name, dtype, bounded=False, why=""):
+    """`a` as a (B, width) array of `dtype`, B >= 1, finite, and in [0, 1] if `bounded`; or a
+    ValueError naming `name` and the problem (`why` says why the range, in that message).
+    """
+    a = np.asarray(a)
+    if a.ndim != 2 or a.shape[1] != width:
+        raise ValueError(f"{name} must have shape (B, {width}), got {a.shape}")
+    if a.shape[0] == 0:
+        raise ValueError(f"{name} is an empty batch (B = 0)")
+    if a.dtype != bool and (not np.issubdtype(a.dtype, np.number) or np.iscomplexobj(a)):
+        raise ValueError(f"{name} must hold real numbers, got dtype {a.dtype}")
+    a = a.astype(dtype, copy=False)
+    lo, hi = a.min(), a.max()  # NaN or ±inf anywhere shows up in one of the two
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    if bounded and (lo < 0 or hi > 1):
+        raise ValueError(
+            f"{name} must lie in [0, 1]{why}, got values in [{float(lo)!r}, {float(hi)!r}]"
+        )
+    return a
+
+
 class _Model:
     """What both models share: parameter naming, input checks, decoding."""
 
@@ -67,23 +89,8 @@ class _Model:
 
     def _check(self, a, width, name, targets=False):
         """`a` as a (B, width) array of this model's dtype, or a ValueError naming the problem."""
-        a = np.asarray(a)
-        if a.ndim != 2 or a.shape[1] != width:
-            raise ValueError(f"{name} must have shape (B, {width}), got {a.shape}")
-        if a.shape[0] == 0:
-            raise ValueError(f"{name} is an empty batch (B = 0)")
-        if a.dtype != bool and (not np.issubdtype(a.dtype, np.number) or np.iscomplexobj(a)):
-            raise ValueError(f"{name} must hold real numbers, got dtype {a.dtype}")
-        a = a.astype(self.dtype, copy=False)
-        lo, hi = a.min(), a.max()  # NaN or ±inf anywhere shows up in one of the two
-        if not (np.isfinite(lo) and np.isfinite(hi)):
-            raise ValueError(f"{name} contains NaN or infinite values")
-        if targets and self._bounded and (lo < 0 or hi > 1):
-            raise ValueError(
-                f"{name} must lie in [0, 1] for a Bernoulli likelihood, "
-                f"got values in [{float(lo)!r}, {float(hi)!r}]"
-            )
-        return a
+        bounded = targets and self._bounded
+        return check_batch(a, width, name, self.dtype, bounded, " for a Bernoulli likelihood")
 
     def decode(self, z):
         """Mean of p(x|z): sigmoid(logits) (Bernoulli) or the means.   (B, K) -> (B, D)."""
